@@ -1,0 +1,119 @@
+"""Reads the bot's settings from the environment once, validates them, and says what defaults it used."""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SAMPLE_KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
+DEV_TOKEN = "centerbot-dev-token"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    encoding_aes_key: str | None
+    app_id: str | None
+    app_secret: str | None
+    api_base: str | None
+    redis_url: str | None
+    data_dir: Path
+    knowledge_dir: Path
+    public_url: str
+    production: bool = False
+    defaults_used: tuple[str, ...] = field(default=())
+
+    @property
+    def safe_mode(self) -> bool:
+        return bool(self.encoding_aes_key)
+
+    @property
+    def can_send(self) -> bool:
+        """True when the outbox may call the WeChat API (app id and secret are known)."""
+        return bool(self.app_id and self.app_secret)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        production = env.get("CENTERBOT_ENV", "development").lower() == "production"
+        defaults: list[str] = []
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(name, "").strip()
+            if value:
+                return value
+            if default is not None:
+                defaults.append(f"{name}={default}")
+            return default
+
+        token = get("WECHAT_TOKEN", None if production else DEV_TOKEN)
+        key = get("WECHAT_ENCODING_AES_KEY")
+        app_id = get("WECHAT_APP_ID")
+        secret = get("WECHAT_APP_SECRET")
+        settings = cls(
+            token=token or "",
+            encoding_aes_key=key,
+            app_id=app_id,
+            app_secret=secret,
+            api_base=get("WECHAT_API_BASE"),
+            redis_url=get("REDIS_URL"),
+            data_dir=Path(get("CENTERBOT_DATA_DIR", "./var")).resolve(),
+            knowledge_dir=Path(get("CENTERBOT_KNOWLEDGE_DIR", str(SAMPLE_KNOWLEDGE_DIR))).resolve(),
+            public_url=(get("CENTERBOT_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+            production=production,
+            defaults_used=tuple(defaults),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        problems: list[str] = []
+        if not self.token:
+            problems.append("WECHAT_TOKEN is required in production (the token set in the WeChat console)")
+        if self.encoding_aes_key:
+            if not self.app_id:
+                problems.append("WECHAT_ENCODING_AES_KEY is set (safe mode) but WECHAT_APP_ID is missing")
+            try:
+                if len(base64.b64decode(self.encoding_aes_key + "=", validate=True)) != 32:
+                    raise ValueError
+            except (binascii.Error, ValueError):
+                problems.append("WECHAT_ENCODING_AES_KEY must be the 43-character key from the WeChat console")
+        if bool(self.app_id) != bool(self.app_secret) and not self.encoding_aes_key:
+            problems.append("WECHAT_APP_ID and WECHAT_APP_SECRET go together: set both or neither")
+        if self.production:
+            if not self.redis_url:
+                problems.append("REDIS_URL is required in production (the embedded Redis is for development)")
+            if not self.can_send:
+                problems.append("WECHAT_APP_ID and WECHAT_APP_SECRET are required in production")
+            if self.public_url.startswith("http://127.0.0.1"):
+                problems.append("CENTERBOT_PUBLIC_URL is required in production (links in replies use it)")
+        if not self.knowledge_dir.is_dir():
+            problems.append(f"CENTERBOT_KNOWLEDGE_DIR {self.knowledge_dir} is not a directory")
+        if problems:
+            raise ConfigError("centerbot cannot start:\n  - " + "\n  - ".join(problems))
+
+    def describe(self) -> str:
+        """A start-up summary that never prints secrets."""
+        mode = "safe (AES)" if self.safe_mode else "plain"
+        lines = [
+            f"WeChat mode: {mode}; API calls: {'on' if self.can_send else 'off (outbox kept, not sent)'}",
+            f"Redis: {self.redis_url_for_log}",
+            f"Knowledge base: {self.knowledge_dir}",
+        ]
+        if self.defaults_used:
+            lines.append("Development defaults: " + ", ".join(self.defaults_used))
+        return "\n".join(lines)
+
+    @property
+    def redis_url_for_log(self) -> str:
+        if not self.redis_url:
+            return f"embedded (data in {self.data_dir})"
+        # hide a password in redis://user:pass@host
+        head, sep, tail = self.redis_url.partition("@")
+        return ("***@" + tail) if sep else head
