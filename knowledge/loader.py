@@ -1,0 +1,110 @@
+"""Loads the knowledge base from YAML and validates it, reporting every problem with its file and field."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from knowledge.schema import Center, Matter, MatterFile, Menu
+
+
+class KnowledgeError(Exception):
+    """The knowledge base is invalid; `problems` lists every one as 'file: field: message'."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid knowledge base:\n  " + "\n  ".join(problems))
+
+
+@dataclass
+class KnowledgeBase:
+    center: Center
+    matters: dict[str, Matter]
+    menu: Menu
+    source: Path
+    categories: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.categories:
+            self.categories = list(dict.fromkeys(m.category for m in self.matters.values()))
+
+    def in_category(self, category: str) -> list[Matter]:
+        return [m for m in self.matters.values() if m.category == category]
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _validate(model: type[BaseModel], data: Any, name: str, problems: list[str]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = _field_path(err["loc"])
+            # name the matter by id where the path goes through one, so the keeper finds it
+            if err["loc"][:1] == ("matters",) and len(err["loc"]) > 1 and isinstance(data, dict):
+                try:
+                    mid = data["matters"][err["loc"][1]].get("id")
+                    if mid:
+                        where += f" (matter '{mid}')"
+                except (IndexError, KeyError, TypeError, AttributeError):
+                    pass
+            problems.append(f"{name}: {where}: {err['msg']}")
+        return None
+
+
+def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
+    name = str(path.relative_to(root))
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        problems.append(f"{name}: file is missing")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{name}: not UTF-8 text ({exc.reason})")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark else "(parse)"
+        problems.append(f"{name}: {at}: {getattr(exc, 'problem', None) or exc}")
+    return None
+
+
+def load(root: Path | str) -> KnowledgeBase:
+    """Load center.yaml, menu.yaml and matters/*.yaml under `root`, or raise KnowledgeError."""
+    root = Path(root)
+    problems: list[str] = []
+
+    center = _validate(Center, _read_yaml(root / "center.yaml", root, problems), "center.yaml", problems)
+    menu = _validate(Menu, _read_yaml(root / "menu.yaml", root, problems), "menu.yaml", problems)
+
+    matters: dict[str, Matter] = {}
+    where_defined: dict[str, str] = {}
+    files = sorted((root / "matters").glob("*.yaml"))
+    if not files:
+        problems.append("matters/: no *.yaml files")
+    for path in files:
+        name = str(path.relative_to(root))
+        parsed = _validate(MatterFile, _read_yaml(path, root, problems), name, problems)
+        if parsed is None:
+            continue
+        for i, matter in enumerate(parsed.matters):
+            if matter.id in matters:
+                problems.append(f"{name}: matters[{i}].id: '{matter.id}' is already defined in "
+                                f"{where_defined[matter.id]}")
+                continue
+            matters[matter.id] = matter
+            where_defined[matter.id] = name
+            if center is not None and center.window(matter.window) is None:
+                problems.append(f"{name}: matters[{i}].window (matter '{matter.id}'): "
+                                f"no window '{matter.window}' in center.yaml")
+
+    if problems:
+        raise KnowledgeError(problems)
+    return KnowledgeBase(center=center, matters=matters, menu=menu, source=root)

@@ -1,0 +1,263 @@
+"""The shape of the knowledge base: the center, its outside units and its matters, as pydantic models.
+
+Every field a YAML file may hold is declared here; unknown fields are errors, so a typo in the
+data is caught on load instead of silently ignored.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_ID = r"^[a-z0-9][a-z0-9-]*$"
+
+MatterType = Literal["即办件", "承诺件", "上报件", "联办件"]
+MaterialForm = Literal["原件", "复印件", "原件及复印件", "电子件", "填写表格"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Period(Strict):
+    """One opening period of a day, e.g. 09:00-12:00."""
+
+    start: dt.time
+    end: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> "Period":
+        m = _PERIOD.match(text.strip())
+        if not m:
+            raise ValueError(f"'{text}' is not a period like 09:00-12:00")
+        start = dt.time(int(m[1]), int(m[2]))
+        end = dt.time(int(m[3]), int(m[4]))
+        if end <= start:
+            raise ValueError(f"period '{text}' ends before it starts")
+        return cls(start=start, end=end)
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class Hours(Strict):
+    """Opening hours: which weekdays (1 = Monday) and the periods of each open day."""
+
+    weekdays: list[int] = Field(min_length=1)
+    periods: list[Period] = Field(min_length=1)
+    note: str = ""
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[int]) -> list[int]:
+        bad = [d for d in v if d < 1 or d > 7]
+        if bad:
+            raise ValueError(f"weekdays are 1 (Monday) to 7 (Sunday), not {bad}")
+        return sorted(set(v))
+
+    @field_validator("periods", mode="before")
+    @classmethod
+    def _periods(cls, v):
+        if isinstance(v, list):
+            return [Period.parse(p) if isinstance(p, str) else p for p in v]
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Hours":
+        for a, b in zip(self.periods, self.periods[1:]):
+            if b.start < a.end:
+                raise ValueError(f"periods overlap or are out of order: {a} and {b}")
+        return self
+
+
+class Phones(Strict):
+    consult: str
+    complaint: str
+    supervision: str
+
+
+class Window(Strict):
+    id: str = Field(pattern=_ID)
+    name: str
+    location: str
+    services: str = ""
+
+
+class Unit(Strict):
+    """An outside unit a citizen is referred to for matters this center does not handle."""
+
+    id: str = Field(pattern=_ID)
+    name: str
+    address: str
+    phone: str
+    hours: str
+    topics: list[str] = Field(min_length=1, description="words that send a question to this unit")
+    note: str = ""
+
+
+class CalendarYear(Strict):
+    """Holidays and make-up workdays of a year the chinese-calendar package does not know yet."""
+
+    holidays: list[dt.date] = []
+    workdays: list[dt.date] = []
+
+
+class Center(Strict):
+    name: str
+    sample: bool = False
+    address: str
+    hours: Hours
+    phones: Phones
+    windows: list[Window] = Field(min_length=1)
+    units: list[Unit] = []
+    calendar: dict[int, CalendarYear] = {}
+    welcome: str = ""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Center":
+        for kind, items in (("windows", self.windows), ("units", self.units)):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{kind}: id '{item.id}' is used twice")
+                seen.add(item.id)
+        return self
+
+    def window(self, window_id: str) -> Window | None:
+        return next((w for w in self.windows if w.id == window_id), None)
+
+
+class Material(Strict):
+    name: str
+    form: MaterialForm = "原件"
+    copies: int = Field(default=1, ge=0, le=20)
+    required: bool = True
+    note: str = ""
+    how_to_get: str = Field(default="", description="where a citizen gets it if missing (补正 notice)")
+
+
+class JointDepartment(Strict):
+    """A department of a 联办件 and the materials it needs, told at once by the lead window."""
+
+    name: str
+    materials: list[Material] = Field(min_length=1)
+
+
+class TimeLimit(Strict):
+    """Time limits in working days; 0 promised days means handled on the spot (当场办结)."""
+
+    legal_days: int | None = Field(default=None, ge=0)
+    promised_days: int = Field(ge=0)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _promise_within_law(self) -> "TimeLimit":
+        if self.legal_days is not None and self.promised_days > self.legal_days:
+            raise ValueError(
+                f"promised_days ({self.promised_days}) is longer than legal_days ({self.legal_days})"
+            )
+        return self
+
+
+class Fee(Strict):
+    free: bool = True
+    items: list[str] = []
+    basis: str = ""
+
+    @model_validator(mode="after")
+    def _charged_needs_items(self) -> "Fee":
+        if not self.free and not self.items:
+            raise ValueError("a charged matter lists its fee items")
+        if not self.free and not self.basis:
+            raise ValueError("a charged matter names the basis of its fees")
+        return self
+
+
+class Matter(Strict):
+    """One service matter (事项) with every element of a 办事指南."""
+
+    id: str = Field(pattern=_ID)
+    name: str
+    aliases: list[str] = []
+    keywords: list[str] = []
+    category: str
+    department: str
+    window: str = Field(description="id of a window in center.yaml")
+    type: MatterType
+    legal_basis: list[str] = Field(min_length=1)
+    conditions: list[str] = []
+    materials: list[Material] = []
+    joint_departments: list[JointDepartment] = []
+    procedure: list[str] = Field(min_length=1)
+    time_limit: TimeLimit
+    fee: Fee = Fee()
+    where: str = ""
+    phone: str = ""
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _joint(self) -> "Matter":
+        if self.type == "联办件" and not self.joint_departments:
+            raise ValueError("a 联办件 lists its joint_departments and their materials")
+        if self.type == "即办件" and self.time_limit.promised_days != 0:
+            raise ValueError("a 即办件 is handled on the spot: time_limit.promised_days must be 0")
+        return self
+
+
+class MatterFile(Strict):
+    """One YAML file under matters/: a list of matters."""
+
+    matters: list[Matter] = Field(min_length=1)
+
+
+MENU_KEY = r"^[A-Z][A-Z0-9_]*$"
+
+
+class MenuButton(Strict):
+    """A menu entry: a CLICK key the bot handles, a VIEW url, or a group of sub-buttons."""
+
+    name: str
+    key: str | None = Field(default=None, pattern=MENU_KEY)
+    url: str | None = None
+    sub: list["MenuButton"] = []
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "MenuButton":
+        kinds = [bool(self.key), bool(self.url), bool(self.sub)]
+        if sum(kinds) != 1:
+            raise ValueError(f"button '{self.name}' needs exactly one of key, url or sub")
+        return self
+
+
+def wechat_name_width(name: str) -> int:
+    """WeChat counts a Chinese character as two units and an ASCII character as one."""
+    return sum(1 if ord(ch) < 128 else 2 for ch in name)
+
+
+class Menu(Strict):
+    """The custom menu: at most 3 buttons of at most 5 sub-buttons, names within WeChat's limits."""
+
+    buttons: list[MenuButton] = Field(min_length=1, max_length=3)
+
+    @model_validator(mode="after")
+    def _limits(self) -> "Menu":
+        for b in self.buttons:
+            if wechat_name_width(b.name) > 8:
+                raise ValueError(f"top button '{b.name}' is longer than 4 Chinese characters")
+            if len(b.sub) > 5:
+                raise ValueError(f"button '{b.name}' has {len(b.sub)} sub-buttons; WeChat allows 5")
+            for s in b.sub:
+                if s.sub:
+                    raise ValueError(f"sub-button '{s.name}' cannot have sub-buttons")
+                if wechat_name_width(s.name) > 14:
+                    raise ValueError(f"sub-button '{s.name}' is longer than 7 Chinese characters")
+        return self
+
+    def keys(self) -> list[str]:
+        out: list[str] = []
+        for b in self.buttons:
+            out += [b.key] if b.key else [s.key for s in b.sub if s.key]
+        return out
