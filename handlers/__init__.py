@@ -1,0 +1,1 @@
+"""Conversation logic: pure functions of (message, session, context) that return a Reply."""

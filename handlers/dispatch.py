@@ -1,0 +1,69 @@
+"""Routes a message to the first handler that claims it, and keeps the user's session around the call.
+
+The order is the table below: events and media first, global words (帮助, 取消) next, then the step
+of a flow in progress, then plain questions, with consultation last so it sees what nobody claimed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from handlers import center, common, consult
+from handlers.context import Context
+from handlers.message import Message, Reply
+
+Session = dict[str, Any]
+Step = Callable[[Message, Session, Context], Optional[Reply]]
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    matches: Callable[[Message, Session, Context], bool]
+    handle: Step
+
+
+# A flow in progress is a state name in session["flow"]; its step may return None to let the
+# message fall through to ordinary handling (the user changed the subject).
+FLOWS: dict[str, Step] = {
+    consult.PICK: consult.on_pick,
+}
+
+HANDLERS: list[Handler] = [
+    Handler("event", lambda m, s, c: m.kind == "event", common.on_event),
+    Handler("media", lambda m, s, c: not m.has_text, common.on_media),
+    Handler("global", common.is_global_word, common.on_global_word),
+    Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
+    Handler("center", center.matches, center.answer),
+    Handler("consult", lambda m, s, c: True, consult.answer),
+]
+
+
+def check_tables() -> None:
+    """Fail at import when a flow state has no step (like python-telegram-bot's construction checks)."""
+    for state, step in FLOWS.items():
+        if not callable(step):
+            raise TypeError(f"flow state {state!r} has no callable step")
+
+
+check_tables()
+
+
+def dispatch(message: Message, session: Session, ctx: Context) -> Reply:
+    for handler in HANDLERS:
+        if handler.matches(message, session, ctx):
+            reply = handler.handle(message, session, ctx)
+            if reply is not None:
+                return reply
+            session.pop("flow", None)
+            session.pop("slots", None)
+    raise RuntimeError("the consult handler always answers")
+
+
+def handle_message(message: Message, ctx: Context) -> Reply:
+    """Load the session, dispatch, save the session once: one conversation step for one user."""
+    session = ctx.store.load_session(message.openid)
+    reply = dispatch(message, session, ctx)
+    if message.event != "unsubscribe":
+        ctx.store.save_session(message.openid, session)
+    return reply
