@@ -1,0 +1,66 @@
+"""The web app factory: wires settings, knowledge, store and blueprints together."""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.embedded_redis import ensure_server
+from bot.store import Store, connect
+from handlers.context import Context
+from knowledge.loader import load
+
+MAX_BODY = 64 * 1024
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings, clock: Clock) -> Store:
+    """The store on REDIS_URL, or on the embedded Redis under the data directory."""
+    url = settings.redis_url
+    if not url:
+        url, started = ensure_server(settings.data_dir)
+        if started:
+            log.info("started the embedded Redis in %s", settings.data_dir)
+    return Store(connect(url), clock)
+
+
+def build_context(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Context:
+    """Load the knowledge base (refusing an invalid one) and open the store."""
+    clock = clock or Clock()
+    kb = load(settings.knowledge_dir)
+    return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url)
+
+
+def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
+    app.extensions["centerbot"] = context or build_context(settings)
+    app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
+
+    from bot import pages, webhook
+
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return pages.text_error(exc.code or 500, f"{exc.code} {exc.name}")
+
+    @app.errorhandler(redis.RedisError)
+    def redis_down(exc: redis.RedisError):
+        log.error("Redis unavailable: %s", type(exc).__name__)
+        return pages.text_error(503, "503 service briefly unavailable")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error")
+        return pages.text_error(500, "500 internal error")
+
+    return app

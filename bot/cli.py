@@ -1,0 +1,298 @@
+"""The `centerbot` command: run the bot, run the worker, talk to it, push the menu, check the knowledge base."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+import requests
+import yaml
+
+from bot.config import ConfigError, Settings
+from knowledge.loader import KnowledgeError, load
+from knowledge.schema import Menu
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _store(settings: Settings):
+    from bot.app import open_store
+    from bot.clock import Clock
+
+    return open_store(settings, Clock())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """centerbot: the WeChat assistant of a party-mass / citizen service center."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- serving ---------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)), show_default="2")
+def run(host: str, port: int, workers: int) -> None:
+    """Serve the bot with gunicorn plus the outbox worker (embedded Redis unless REDIS_URL is set)."""
+    from bot.embedded_redis import ensure_server, stop_server
+
+    settings = _settings()
+    try:
+        load(settings.knowledge_dir)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    env = dict(os.environ)
+    started = False
+    if not settings.redis_url:
+        env["REDIS_URL"], started = ensure_server(settings.data_dir)
+    click.echo(settings.describe())
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
+                            str(workers), "--timeout", "30", "bot:create_app()"], env=env)
+    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env)
+    url = f"http://{host}:{port}"
+    click.echo(f"""
+centerbot is serving on {url}  (webhook: {url}/wechat, health: {url}/healthz)
+Talk to it from another terminal:
+  .venv/bin/centerbot chat                 # a chat that plays the WeChat server
+  .venv/bin/centerbot say "党费怎么交"       # one exchange
+Point a WeChat test account's server URL at {url}/wechat with token "{settings.token}".
+Press Ctrl-C to stop.""")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set() and web.poll() is None and worker.poll() is None:
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in (web, worker):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if started:
+            stop_server(settings.data_dir)
+            click.echo("stopped the embedded Redis (data kept in %s)" % settings.data_dir)
+
+
+@main.command()
+def worker() -> None:
+    """Run the background worker: sends the outbox through the WeChat API."""
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+
+    settings = _settings()
+    store = _store(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo("worker started; " + settings.describe().splitlines()[0])
+    OutboxSender(store, make_client(settings, store)).run_forever(stop)
+
+
+# -- talking to a running bot -----------------------------------------------------------------
+def _peer(settings: Settings):
+    from bot.peer import WeChatPeer
+
+    return WeChatPeer(settings.token, settings.encoding_aes_key, settings.app_id)
+
+
+def _exchange(url: str, peer, user: str, text: str, **kw) -> str:
+    kind = kw.pop("kind", "text")
+    args, body = peer.sign(peer.xml(user, kind, text, **kw))
+    try:
+        res = requests.post(url.rstrip("/") + "/wechat", params=args, data=body, timeout=10,
+                            headers={"Content-Type": "text/xml"})
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach the bot at {url}: {exc}") from None
+    if res.status_code != 200:
+        raise click.ClickException(f"the bot answered HTTP {res.status_code}: {res.text[:200]}")
+    return peer.read_reply(res.text).get("Content", "")
+
+
+def _show_outbox(settings: Settings, user: str, shown: set[str]) -> None:
+    try:
+        items = _store(settings).outbox_for_user(user)
+    except Exception as exc:  # the store may be elsewhere; the chat still works without it
+        click.echo(f"(outbox not readable: {type(exc).__name__})")
+        return
+    for item in items:
+        if item.id in shown:
+            continue
+        shown.add(item.id)
+        click.echo(f"\n[客服消息 · {item.status}]\n{item.payload.get('content', item.payload)}")
+
+
+@main.command()
+@click.argument("text")
+@click.option("--user", default="o_cli_user", show_default=True, help="the openid to speak as")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+def say(text: str, user: str, url: str) -> None:
+    """Send one text message to a running bot and print the reply (and what the outbox queued)."""
+    settings = _settings()
+    click.echo(_exchange(url, _peer(settings), user, text) or "(no passive reply)")
+    _show_outbox(settings, user, set())
+
+
+@main.command()
+@click.option("--user", default="o_cli_user", show_default=True)
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+def chat(user: str, url: str) -> None:
+    """A terminal chat that plays the WeChat server. Commands: /subscribe /unsubscribe /click KEY /quit."""
+    settings = _settings()
+    peer = _peer(settings)
+    shown: set[str] = {item.id for item in _safe_outbox(settings, user)}
+    click.echo(_exchange(url, peer, user, "", kind="event", event="subscribe"))
+    while True:
+        try:
+            line = input("\n您> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            click.echo("再见！")
+            return
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            return
+        if line.startswith("/click "):
+            reply = _exchange(url, peer, user, "", kind="event", event="CLICK", key=line.split(None, 1)[1])
+        elif line in ("/subscribe", "/unsubscribe"):
+            reply = _exchange(url, peer, user, "", kind="event", event=line[1:])
+        else:
+            reply = _exchange(url, peer, user, line)
+        click.echo(f"\n中心> {reply or '(无被动回复)'}")
+        time.sleep(0.2)
+        _show_outbox(settings, user, shown)
+
+
+def _safe_outbox(settings: Settings, user: str):
+    try:
+        return _store(settings).outbox_for_user(user)
+    except Exception:
+        return []
+
+
+# -- the custom menu --------------------------------------------------------------------------
+@main.group()
+def menu() -> None:
+    """The custom menu of the Official Account."""
+
+
+def _load_menu(path: str | None, settings: Settings) -> Menu:
+    from handlers.common import CLICKS
+
+    file = Path(path) if path else settings.knowledge_dir / "menu.yaml"
+    try:
+        m = Menu.model_validate(yaml.safe_load(file.read_text(encoding="utf-8")))
+    except Exception as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    unhandled = [k for k in m.keys() if k not in CLICKS]
+    if unhandled:
+        raise click.ClickException(f"{file}: keys the bot does not handle: {', '.join(unhandled)}")
+    return m
+
+
+def menu_payload(m: Menu) -> dict:
+    """The JSON body of menu/create."""
+    def button(b) -> dict:
+        if b.sub:
+            return {"name": b.name, "sub_button": [button(s) for s in b.sub]}
+        if b.key:
+            return {"type": "click", "name": b.name, "key": b.key}
+        return {"type": "view", "name": b.name, "url": b.url}
+
+    return {"button": [button(b) for b in m.buttons]}
+
+
+@menu.command("push")
+@click.option("--file", "path", help="menu YAML (default: menu.yaml of the knowledge base)")
+def menu_push(path: str | None) -> None:
+    """Create the custom menu through the WeChat API."""
+    from bot.wechat_api import make_client
+
+    settings = _settings()
+    m = _load_menu(path, settings)
+    client = make_client(settings, _store(settings))
+    if client is None:
+        raise click.ClickException("WECHAT_APP_ID and WECHAT_APP_SECRET are needed to push the menu")
+    client.menu.create(menu_payload(m))
+    click.echo(f"menu created: {len(m.buttons)} buttons, keys {', '.join(m.keys())}")
+
+
+@menu.command("show")
+@click.option("--file", "path")
+def menu_show(path: str | None) -> None:
+    """Validate the menu and print the JSON that `push` would send."""
+    import json
+
+    click.echo(json.dumps(menu_payload(_load_menu(path, _settings())), ensure_ascii=False, indent=2))
+
+
+# -- the knowledge base -----------------------------------------------------------------------
+@main.group()
+def kb() -> None:
+    """The matter knowledge base."""
+
+
+@kb.command("check")
+@click.option("--dir", "directory", help="knowledge directory (default: CENTERBOT_KNOWLEDGE_DIR or the sample)")
+def kb_check(directory: str | None) -> None:
+    """Validate the knowledge base and print every problem at once."""
+    root = Path(directory) if directory else _settings().knowledge_dir
+    try:
+        base = load(root)
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"{len(exc.problems)} problem(s) in {root}") from None
+    click.echo(f"ok: {len(base.matters)} matters in {len(base.categories)} categories, "
+               f"{len(base.center.units)} referral units, menu keys {', '.join(base.menu.keys())}")
+
+
+@kb.command("unanswered")
+@click.option("--limit", default=50, show_default=True)
+def kb_unanswered(limit: int) -> None:
+    """Questions the knowledge base could not answer, most asked first."""
+    rows = _store(_settings()).unanswered(limit)
+    if not rows:
+        click.echo("no unanswered questions")
+    for question, count in rows:
+        click.echo(f"{count:5d}  {question}")
+
+
+# -- the outbox -----------------------------------------------------------------------------
+@main.group()
+def outbox() -> None:
+    """Messages waiting for, or failed in, delivery through the WeChat API."""
+
+
+@outbox.command("list")
+@click.option("--which", type=click.Choice(["due", "failed", "sent"]), default="due", show_default=True)
+@click.option("--limit", default=20, show_default=True)
+def outbox_list(which: str, limit: int) -> None:
+    """List outbox messages (openids shortened; contents to the first 40 characters)."""
+    store = _store(_settings())
+    click.echo(" ".join(f"{k}={v}" for k, v in store.outbox_counts().items()))
+    for item in store.outbox_list(which, limit):
+        content = str(item.payload.get("content", ""))[:40].replace("\n", " ")
+        click.echo(f"{item.id[:12]}  {item.status:8s} tries={item.attempts} to={item.openid[:6]}…  "
+                   f"{content}  {item.last_error}")
+
+
+if __name__ == "__main__":
+    main()

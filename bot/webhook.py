@@ -1,0 +1,102 @@
+"""The /wechat endpoint: verify, de-duplicate, run the conversation within WeChat's 5 s, reply."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import redis
+from flask import Blueprint, Response, current_app, request
+
+from bot.wechat import BadRequest, Forbidden, Inbound, read_inbound, verify_url
+from handlers.dispatch import handle_message
+from handlers.message import Reply
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhook", __name__)
+
+HANDLER_BUDGET = 4.0  # seconds a handler may take before we answer `success` and send later
+RETRY_WAIT = 1.0  # how long a retry waits for the first delivery's answer
+
+
+def _xml(body: str) -> Response:
+    return Response(body, content_type="application/xml; charset=utf-8")
+
+
+@bp.get("/wechat")
+def verify():
+    try:
+        return Response(verify_url(current_app.config["SETTINGS"], request.args), content_type="text/plain")
+    except Forbidden:
+        return Response("forbidden", status=403, content_type="text/plain")
+
+
+@bp.post("/wechat")
+def receive():
+    app = current_app._get_current_object()
+    settings = app.config["SETTINGS"]
+    try:
+        inbound = read_inbound(settings, request.args, request.get_data(cache=False))
+    except Forbidden:
+        return Response("forbidden", status=403, content_type="text/plain")
+    except BadRequest as exc:
+        return Response(f"bad request: {exc}", status=400, content_type="text/plain")
+    nonce = request.args.get("nonce")
+    try:
+        text = _answer_once(app, inbound)
+    except redis.RedisError:
+        log.exception("store unavailable")
+        text = app.extensions["centerbot"].render("common/busy.txt")
+    return _xml(inbound.render(settings, text, nonce))
+
+
+def _answer_once(app, inbound: Inbound) -> str:
+    """The reply text for a message, computing it only the first time WeChat delivers it."""
+    ctx = app.extensions["centerbot"]
+    msg = inbound.message
+    seen = ctx.store.claim_message(msg.openid, msg.dedup_key)
+    if seen.state == "done":
+        return seen.reply or ""
+    if seen.state != "new":
+        deadline = time.monotonic() + RETRY_WAIT
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            seen = ctx.store.claim_message(msg.openid, msg.dedup_key)
+            if seen.state == "done":
+                return seen.reply or ""
+        return ""  # still being handled: its answer will come through the outbox
+    future: Future = app.extensions["centerbot.pool"].submit(handle_message, msg, ctx)
+    try:
+        reply = future.result(timeout=HANDLER_BUDGET)
+    except FutureTimeout:
+        ctx.store.finish_message(msg.openid, msg.dedup_key, "deferred")
+        future.add_done_callback(lambda f: _deliver_late(ctx, msg, f))
+        return ""
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("handler failed (ref %s, kind %s)", ref, msg.kind)
+        ctx.store.release_message(msg.openid, msg.dedup_key)
+        return ctx.render("common/busy.txt")
+    _queue_followups(ctx, msg, reply)
+    ctx.store.finish_message(msg.openid, msg.dedup_key, "done", reply.text)
+    return reply.text
+
+
+def _queue_followups(ctx, msg, reply: Reply, first: int = 0) -> None:
+    for i, text in enumerate(reply.followups, first):
+        ctx.store.enqueue(msg.openid, "text", {"content": text}, dedup=f"{msg.openid}:{msg.dedup_key}:{i}")
+
+
+def _deliver_late(ctx, msg, future: Future) -> None:
+    """A handler that overran the budget: its answer goes out as customer-service messages."""
+    try:
+        reply = future.result()
+    except Exception:
+        log.exception("late handler failed (kind %s)", msg.kind)
+        reply = Reply(ctx.render("common/busy.txt"))
+    if reply.text:
+        ctx.store.enqueue(msg.openid, "text", {"content": reply.text}, dedup=f"{msg.openid}:{msg.dedup_key}:late")
+    _queue_followups(ctx, msg, reply)
+    ctx.store.finish_message(msg.openid, msg.dedup_key, "done", "")
