@@ -1,0 +1,144 @@
+"""Fixtures: a real Redis server, the app with a fixed clock, a signed WeChat peer, the WeChat API stand-in."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot import create_app
+from bot.clock import FixedClock
+from bot.config import Settings
+from bot.embedded_redis import redis_server_binary, server_config
+from bot.peer import WeChatPeer
+from bot.store import Store, connect
+from handlers.context import Context
+from knowledge.loader import load
+from tests.standin import WeChatStandIn
+
+TOKEN = "test-token"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+APP_ID = "wx0123456789abcdef"
+SAMPLE = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
+# A Monday morning in office hours (2026-11-23 09:30 CST).
+MONDAY_MORNING = dt.datetime(2026, 11, 23, 9, 30)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """REDIS_URL when given (e.g. a cluster in CI); else a private real redis-server for the session."""
+    if os.environ.get("CENTERBOT_TEST_REDIS_URL"):
+        yield os.environ["CENTERBOT_TEST_REDIS_URL"]
+        return
+    data = Path(tempfile.mkdtemp(prefix="centerbot-test-redis-"))
+    socket = data / "redis.sock"
+    conf = data / "redis.conf"
+    conf.write_text(server_config(data, socket=socket).replace("appendfsync everysec", "appendfsync no"))
+    subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
+    client = redis.Redis(unix_socket_path=str(socket))
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except (redis.ConnectionError, FileNotFoundError):
+            time.sleep(0.05)
+    yield f"unix://{socket}"
+    try:
+        client.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture()
+def redis_client(redis_url):
+    client = connect(redis_url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def clock():
+    return FixedClock(MONDAY_MORNING)
+
+
+@pytest.fixture(scope="session")
+def kb():
+    return load(SAMPLE)
+
+
+@pytest.fixture()
+def store(redis_client, clock):
+    return Store(redis_client, clock)
+
+
+@pytest.fixture()
+def settings_env(tmp_path, redis_url):
+    return {"WECHAT_TOKEN": TOKEN, "REDIS_URL": redis_url, "CENTERBOT_DATA_DIR": str(tmp_path),
+            "CENTERBOT_PUBLIC_URL": "https://bot.example.cn"}
+
+
+@pytest.fixture()
+def settings(settings_env):
+    return Settings.from_env(settings_env)
+
+
+@pytest.fixture()
+def ctx(kb, store, clock):
+    return Context.build(kb, store, clock, "https://bot.example.cn")
+
+
+@pytest.fixture()
+def app(settings, ctx):
+    app = create_app(settings, context=ctx)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+class Chat:
+    """Sends signed messages through the webhook like WeChat does, and reads the replies."""
+
+    def __init__(self, client, peer: WeChatPeer):
+        self.client = client
+        self.peer = peer
+        self.last_response = None
+
+    def post(self, xml: str):
+        args, body = self.peer.sign(xml)
+        self.last_response = self.client.post("/wechat", query_string=args, data=body,
+                                              content_type="text/xml")
+        return self.last_response
+
+    def send(self, text: str = "", user: str = "o_citizen", kind: str = "text", **kw) -> str:
+        """Post a message and return the reply's text ('' for `success`)."""
+        res = self.post(self.peer.xml(user, kind, text, **kw))
+        assert res.status_code == 200, res.data
+        return self.peer.read_reply(res.get_data(as_text=True)).get("Content", "")
+
+    def event(self, event: str, user: str = "o_citizen", key: str = "", **kw) -> str:
+        return self.send(user=user, kind="event", event=event, key=key, **kw)
+
+
+@pytest.fixture()
+def chat(client):
+    return Chat(client, WeChatPeer(TOKEN))
+
+
+@pytest.fixture()
+def standin():
+    server = WeChatStandIn()
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,143 @@
+"""The `centerbot` command: say/chat against a served bot, the menu push, the embedded Redis, settings."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+from werkzeug.serving import make_server
+
+from bot.cli import main
+from bot.config import ConfigError, Settings
+from bot.embedded_redis import ensure_server, stop_server
+from tests.conftest import TOKEN
+
+
+@pytest.fixture()
+def served(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def env_for(settings_env, **extra):
+    return {**settings_env, **extra}
+
+
+def test_say_does_one_signed_exchange(served, settings_env):
+    result = CliRunner().invoke(main, ["say", "党费怎么交", "--url", served, "--user", "o_cli"],
+                                env=env_for(settings_env))
+    assert result.exit_code == 0, result.output
+    assert "一次性告知" in result.output and "党费" in result.output
+
+
+def test_say_works_in_safe_mode(app, settings_env, ctx):
+    from bot import create_app
+    from tests.conftest import AES_KEY, APP_ID
+
+    env = env_for(settings_env, WECHAT_ENCODING_AES_KEY=AES_KEY, WECHAT_APP_ID=APP_ID)
+    safe = create_app(Settings.from_env(env), context=ctx)
+    server = make_server("127.0.0.1", 0, safe, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = CliRunner().invoke(main, ["say", "周六开门吗", "--url", f"http://127.0.0.1:{server.server_port}"],
+                                    env=env)
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    assert "星期六" in result.output
+
+
+def test_say_with_the_wrong_token_is_refused(served, settings_env):
+    result = CliRunner().invoke(main, ["say", "你好", "--url", served], env=env_for(settings_env, WECHAT_TOKEN="x"))
+    assert result.exit_code != 0 and "403" in result.output
+
+
+def test_chat_plays_a_conversation(served, settings_env):
+    result = CliRunner().invoke(main, ["chat", "--url", served, "--user", "o_chat"],
+                                input="党员组织关系转接\n1\n/click CENTER_HOURS\n/quit\n", env=env_for(settings_env))
+    assert result.exit_code == 0, result.output
+    assert "欢迎" in result.output  # the subscribe welcome
+    assert "回复序号" in result.output and "一次性告知" in result.output and "办公时间" in result.output
+
+
+def test_menu_push_creates_the_menu_through_the_api(settings_env, standin):
+    env = env_for(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret", WECHAT_API_BASE=standin.base)
+    result = CliRunner().invoke(main, ["menu", "push"], env=env)
+    assert result.exit_code == 0, result.output
+    body = standin.sent("/cgi-bin/menu/create")[0]
+    assert len(body["button"]) <= 3
+    keys = [s["key"] for b in body["button"] for s in b.get("sub_button", [b]) if "key" in s]
+    assert "CENTER_HOURS" in keys
+
+
+def test_menu_push_refuses_keys_the_bot_does_not_handle(settings_env, tmp_path, standin):
+    menu = tmp_path / "menu.yaml"
+    menu.write_text("buttons:\n  - name: 测试\n    key: NOT_HANDLED\n", encoding="utf-8")
+    env = env_for(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret", WECHAT_API_BASE=standin.base)
+    result = CliRunner().invoke(main, ["menu", "push", "--file", str(menu)], env=env)
+    assert result.exit_code != 0 and "NOT_HANDLED" in result.output
+    assert standin.calls == []
+
+
+def test_production_without_required_settings_is_a_clear_startup_error():
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"CENTERBOT_ENV": "production"})
+    text = str(err.value)
+    assert "WECHAT_TOKEN" in text and "REDIS_URL" in text and "WECHAT_APP_SECRET" in text
+
+
+def test_a_malformed_aes_key_is_a_clear_startup_error():
+    with pytest.raises(ConfigError, match="43-character"):
+        Settings.from_env({"WECHAT_ENCODING_AES_KEY": "short", "WECHAT_APP_ID": "wx1"})
+
+
+def test_development_defaults_are_said_at_start():
+    s = Settings.from_env({})
+    assert s.token and "WECHAT_TOKEN" in s.describe() and "embedded" in s.describe()
+
+
+def test_embedded_redis_keeps_data_across_a_restart(tmp_path):
+    url, started = ensure_server(tmp_path)
+    assert started
+    assert ensure_server(tmp_path) == (url, False)  # a second process finds the same server
+    client = redis.Redis.from_url(url)
+    client.set("centerbot:test", "kept")
+    client.close()
+    assert stop_server(tmp_path)
+    url, started = ensure_server(tmp_path)
+    try:
+        assert started and redis.Redis.from_url(url).get("centerbot:test") == b"kept"
+        assert (tmp_path / "appendonlydir").exists() or (tmp_path / "appendonly.aof").exists()
+    finally:
+        stop_server(tmp_path)
+
+
+def test_gunicorn_serves_the_app_factory_from_the_procfile(tmp_path, redis_url):
+    procfile = (Path(__file__).resolve().parent.parent / "Procfile").read_text()
+    assert "'bot:create_app()'" in procfile and "WEB_CONCURRENCY" in procfile
+    env = dict(os.environ, WECHAT_TOKEN=TOKEN, REDIS_URL=redis_url, CENTERBOT_DATA_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "2",
+                             "bot:create_app()"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and port is None:
+            line = proc.stderr.readline()
+            if "Listening at:" in line:
+                port = int(line.rsplit(":", 1)[1].split()[0])
+        assert port, "gunicorn did not start"
+        import requests
+
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
