@@ -39,7 +39,10 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     day = parse_day(text, today)
     if day is None:
         return Reply(ctx.render("center/hours.txt", **today_context(ctx)))
-    return Reply(ctx.render("center/day.txt", info=ctx.calendar.day(day), open=ctx.calendar.is_workday(day),
+    is_open = ctx.calendar.is_workday(day)
+    after = None if is_open else ctx.calendar.next_opening(
+        dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), ctx.clock.now().tzinfo))
+    return Reply(ctx.render("center/day.txt", info=ctx.calendar.day(day), open=is_open, next_after=after,
                             is_today=day == today, **today_context(ctx)))
 
 

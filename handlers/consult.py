@@ -12,8 +12,6 @@ from knowledge.schema import Matter
 PICK = "consult.pick"
 NONE_OF_THESE = re.compile(r"^(都不是|都不对|没有|不是|以上都不是|0)$")
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
-POPULAR = ("party-fee", "party-relation-transfer-in", "subsistence-allowance", "resident-medical-insurance",
-           "birth-registration", "rural-homestead-building")
 
 
 def notification(matter: Matter, ctx: Context) -> Reply:
@@ -91,7 +89,7 @@ def fallback(question: str, ctx: Context) -> Reply:
 
 
 def popular_matters(ctx: Context) -> list[Matter]:
-    found = [ctx.kb.matters[i] for i in POPULAR if i in ctx.kb.matters]
+    found = [ctx.kb.matters[i] for i in ctx.kb.center.popular]
     return found or list(ctx.kb.matters.values())[:5]
 
 

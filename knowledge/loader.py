@@ -105,6 +105,16 @@ def load(root: Path | str) -> KnowledgeBase:
                 problems.append(f"{name}: matters[{i}].window (matter '{matter.id}'): "
                                 f"no window '{matter.window}' in center.yaml")
 
+    if center is not None:
+        for i, mid in enumerate(center.popular):
+            if mid not in matters:
+                problems.append(f"center.yaml: popular[{i}]: no matter '{mid}'")
+        used = list(dict.fromkeys(m.category for m in matters.values()))
+        missing = [c for c in used if center.categories and c not in center.categories]
+        if missing:
+            problems.append(f"center.yaml: categories: does not list {', '.join(missing)}")
     if problems:
         raise KnowledgeError(problems)
-    return KnowledgeBase(center=center, matters=matters, menu=menu, source=root)
+    used = list(dict.fromkeys(m.category for m in matters.values()))
+    ordered = [c for c in center.categories if c in used] + [c for c in used if c not in center.categories]
+    return KnowledgeBase(center=center, matters=matters, menu=menu, source=root, categories=ordered)

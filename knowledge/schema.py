@@ -115,6 +115,8 @@ class Center(Strict):
     units: list[Unit] = []
     calendar: dict[int, CalendarYear] = {}
     welcome: str = ""
+    categories: list[str] = Field(default=[], description="the order categories are listed in")
+    popular: list[str] = Field(default=[], max_length=8, description="matter ids offered as 热门事项")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Center":

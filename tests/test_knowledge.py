@@ -150,3 +150,18 @@ def test_kb_check_passes_on_the_sample():
     result = CliRunner().invoke(main, ["kb", "check", "--dir", str(SAMPLE)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok:")
+
+
+def test_popular_matters_and_category_order_are_checked(base):
+    center = (base / "center.yaml").read_text(encoding="utf-8")
+    center = center.replace("  - party-fee\n", "  - no-such-matter\n").replace("categories: [党务服务, ", "categories: [")
+    (base / "center.yaml").write_text(center, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as err:
+        load(base)
+    text = "\n".join(err.value.problems)
+    assert "center.yaml: popular[0]: no matter 'no-such-matter'" in text
+    assert "center.yaml: categories: does not list 党务服务" in text
+
+
+def test_categories_follow_the_order_center_yaml_gives(kb):
+    assert kb.categories == [c for c in kb.center.categories if kb.in_category(c)]
