@@ -34,7 +34,8 @@ def build_context(settings: Settings, clock: Clock | None = None, store: Store |
     """Load the knowledge base (refusing an invalid one) and open the store."""
     clock = clock or Clock()
     kb = load(settings.knowledge_dir)
-    return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url)
+    return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url,
+                         cache_dir=settings.data_dir / "cache")
 
 
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:

@@ -9,6 +9,7 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
   {wechat}:token:<appid> / :token-lock
                                  the shared access token and its refresh lock
   {kb}:unanswered                sorted set: questions the knowledge base could not answer, by count
+  {kb}:referrals                 sorted set by time: the referral and refusal ledger (否定报备)
 """
 from __future__ import annotations
 
@@ -241,6 +242,17 @@ class Store:
     def unanswered(self, limit: int = 100) -> list[tuple[str, int]]:
         rows = self.r.zrevrange(self.key("kb", "unanswered"), 0, limit - 1, withscores=True)
         return [(q, int(n)) for q, n in rows]
+
+    def log_referral(self, question: str, unit: str, reason: str, kind: str = "referral") -> None:
+        """The 否定报备 ledger: every question sent elsewhere or declined, with time, unit and reason."""
+        now = self.clock.timestamp()
+        entry = {"id": uuid.uuid4().hex[:12], "time": now, "kind": kind, "unit": unit, "reason": reason,
+                 "question": mask_phones(question.strip())[:200]}
+        self.r.zadd(self.key("kb", "referrals"), {json.dumps(entry, ensure_ascii=False): now})
+
+    def referrals(self, since: float, until: float | None = None) -> list[dict[str, Any]]:
+        rows = self.r.zrangebyscore(self.key("kb", "referrals"), since, "+inf" if until is None else until)
+        return [json.loads(r) for r in rows]
 
 
 class TokenStorage:

@@ -7,9 +7,15 @@ from typing import Any
 from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from handlers.context import Context
 from handlers.message import Message, Reply
-from knowledge.schema import Matter
+from knowledge.matcher import material_parts
+from knowledge.schema import Material, Matter
 
 PICK = "consult.pick"
+CHECK = "consult.check"
+CHECK_WORDS = re.compile(r"^(核对|检查|自查|核查|对一下|看看我的)(一下)?(材料|资料)|^(材料|资料)(核对|自查|检查|对一下)")
+HAVE_WORDS = re.compile(r"^(我|我们|我家)?(已经)?(有|带了|准备了|准备好了|手上有|手里有)")
+NONE_HELD = re.compile(r"^(都没有|没有|一个都没有|啥也没有|什么都没有)$")
+ALL_HELD = re.compile(r"^(都有|全都有|全有|都齐了|都带了)$")
 NONE_OF_THESE = re.compile(r"^(都不是|都不对|没有|不是|以上都不是|0)$")
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 
@@ -28,13 +34,31 @@ def notification(matter: Matter, ctx: Context) -> Reply:
     return Reply(short, followups=labelled)
 
 
+def notify(matter: Matter, session: dict[str, Any], ctx: Context) -> Reply:
+    """Give the notification and remember the matter, so "核对材料" can follow."""
+    session.pop("flow", None)
+    session.pop("slots", None)
+    session["last_matter"] = matter.id
+    return notification(matter, ctx)
+
+
 def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     result = ctx.matcher.match(message.text)
     if result.outcome == "answer":
-        return notification(result.candidates[0].matter, ctx)
+        return notify(result.candidates[0].matter, session, ctx)
     if result.outcome == "ask":
         return ask(session, ctx, [c.matter for c in result.candidates], message.text)
+    if result.outcome == "refer":
+        return referral(message.text, result.unit, ctx)
+    if result.outcome == "report":
+        return Reply(ctx.render("consult/report.txt", center=ctx.kb.center))
     return fallback(message.text, ctx)
+
+
+def referral(question: str, unit, ctx: Context) -> Reply:
+    """首问负责: a matter handled elsewhere names the right unit, and the referral is registered."""
+    ctx.store.log_referral(question, unit.id, "不属于本中心办理事项，告知到有权办理单位")
+    return Reply(ctx.render("consult/referral.txt", unit=unit, center=ctx.kb.center))
 
 
 def ask(session: dict[str, Any], ctx: Context, matters: list[Matter], question: str = "",
@@ -69,15 +93,11 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
     if number:
         index = int(number[1])
         if 1 <= index <= len(choices):
-            session.pop("flow", None)
-            session.pop("slots", None)
-            return notification(choices[index - 1], ctx)
+            return notify(choices[index - 1], session, ctx)
         return Reply(ctx.render("consult/bad_number.txt", count=len(choices), matters=choices))
-    named = ctx.matcher.find_by_name(text)
+    named = next((m for m in choices if m == ctx.matcher.find_by_name(text)), None) or ctx.matcher.find_by_name(text)
     if named is not None:
-        session.pop("flow", None)
-        session.pop("slots", None)
-        return notification(named, ctx)
+        return notify(named, session, ctx)
     if text in ctx.kb.categories:
         return ask(session, ctx, ctx.kb.in_category(text), template="consult/category.txt", category=text)
     return None  # a new question: let the dispatcher route it afresh
@@ -102,3 +122,83 @@ def categories(session: dict[str, Any], ctx: Context) -> Reply:
     session["slots"] = {"choices": [], "categories": True}
     return Reply(ctx.render("consult/categories.txt", categories=ctx.kb.categories,
                             counts={c: len(ctx.kb.in_category(c)) for c in ctx.kb.categories}))
+
+
+# -- the material self-check (补正 notice) ------------------------------------------------------
+def all_materials(matter: Matter) -> list[tuple[str, Material]]:
+    """Every material of a matter, the joint departments' included, as (department or "", material)."""
+    return [("", m) for m in matter.materials] + [(d.name, m) for d in matter.joint_departments
+                                                   for m in d.materials]
+
+
+def is_check_request(message: Message, session: dict[str, Any], ctx: Context) -> bool:
+    text = message.text.strip()
+    if CHECK_WORDS.match(text):
+        return True
+    return bool(session.get("last_matter") and HAVE_WORDS.match(text) and session.get("flow") != CHECK)
+
+
+def start_check(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
+    matter = ctx.kb.matters.get(session.get("last_matter", ""))
+    if matter is None:
+        return Reply(ctx.render("consult/check_which.txt"))
+    items = all_materials(matter)
+    if not items:
+        return Reply(ctx.render("consult/check_result.txt", m=matter, missing=[], optional=[], center=ctx.kb.center))
+    have = ctx.matcher.find_materials(message.text, [m.name for _, m in items])
+    if have:
+        return check_result(matter, have, session, ctx)
+    if HAVE_WORDS.match(message.text.strip()) and not CHECK_WORDS.match(message.text.strip()):
+        return None  # "我有个问题…": not about materials after all
+    session["flow"] = CHECK
+    session["slots"] = {"matter": matter.id}
+    return Reply(ctx.render("consult/check_list.txt", m=matter, items=items))
+
+
+def on_check(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
+    if not message.has_text:
+        return None
+    matter = ctx.kb.matters.get((session.get("slots") or {}).get("matter", ""))
+    if matter is None:
+        return None
+    items = all_materials(matter)
+    text = message.text.strip()
+    every_part = {i: set(range(len(material_parts(m.name)))) for i, (_, m) in enumerate(items)}
+    if NONE_HELD.match(text):
+        have: dict[int, set[int]] = {}
+    elif ALL_HELD.match(text):
+        have = every_part
+    elif re.fullmatch(r"[\d\s,，、.。和及]+", text):
+        have = {int(n) - 1: every_part[int(n) - 1] for n in re.findall(r"\d+", text) if 1 <= int(n) <= len(items)}
+        if not have:
+            return Reply(ctx.render("consult/check_list.txt", m=matter, items=items))
+    else:
+        have = ctx.matcher.find_materials(text, [m.name for _, m in items])
+        if not have:
+            return None  # a new question: the dispatcher routes it afresh
+    return check_result(matter, have, session, ctx)
+
+
+def check_result(matter: Matter, have: dict[int, set[int]], session: dict[str, Any], ctx: Context) -> Reply:
+    """One message with every missing required item and how to get it: the 补正 notice.
+
+    `have` maps a material's index to the parts of its name the citizen holds; a material whose
+    name lists several papers is missing the parts not held.
+    """
+    session.pop("flow", None)
+    session.pop("slots", None)
+    missing, optional = [], []
+    for i, (dept, m) in enumerate(all_materials(matter)):
+        parts = material_parts(m.name)
+        lacking = [p for j, p in enumerate(parts) if j not in have.get(i, set())]
+        if not lacking:
+            continue
+        if len(lacking) < len(parts):
+            m = m.model_copy(update={"name": "、".join(lacking) + f"（属“{m.name}”）"})
+        (missing if m.required else optional).append((dept, m))
+    text = ctx.render("consult/check_result.txt", m=matter, missing=missing, optional=optional,
+                      center=ctx.kb.center, window=ctx.kb.center.window(matter.window))
+    if utf8_len(text) <= WECHAT_TEXT_LIMIT:
+        return Reply(text)
+    parts = split_by_bytes(text, WECHAT_TEXT_LIMIT)
+    return Reply(parts[0], followups=parts[1:])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.clock import Clock
 from bot.render import Renderer
@@ -22,8 +23,9 @@ class Context:
     public_url: str
 
     @classmethod
-    def build(cls, kb: KnowledgeBase, store: Store, clock: Clock, public_url: str) -> "Context":
-        return cls(kb=kb, matcher=Matcher(kb), calendar=WorkCalendar(kb.center), clock=clock,
+    def build(cls, kb: KnowledgeBase, store: Store, clock: Clock, public_url: str,
+              cache_dir: Path | None = None) -> "Context":
+        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center), clock=clock,
                    store=store, render=Renderer(), public_url=public_url.rstrip("/"))
 
     def notice_url(self, matter_id: str) -> str:

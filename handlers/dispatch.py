@@ -27,6 +27,7 @@ class Handler:
 # message fall through to ordinary handling (the user changed the subject).
 FLOWS: dict[str, Step] = {
     consult.PICK: consult.on_pick,
+    consult.CHECK: consult.on_check,
 }
 
 HANDLERS: list[Handler] = [
@@ -34,6 +35,7 @@ HANDLERS: list[Handler] = [
     Handler("media", lambda m, s, c: not m.has_text, common.on_media),
     Handler("global", common.is_global_word, common.on_global_word),
     Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
+    Handler("material-check", consult.is_check_request, consult.start_check),
     Handler("center", center.matches, center.answer),
     Handler("consult", lambda m, s, c: True, consult.answer),
 ]

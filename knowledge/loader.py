@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from knowledge.schema import Center, Matter, MatterFile, Menu
+from knowledge.schema import Center, Lexicon, Matter, MatterFile, Menu
 
 
 class KnowledgeError(Exception):
@@ -25,6 +25,7 @@ class KnowledgeBase:
     matters: dict[str, Matter]
     menu: Menu
     source: Path
+    lexicon: Lexicon = field(default_factory=Lexicon)
     categories: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -83,6 +84,9 @@ def load(root: Path | str) -> KnowledgeBase:
 
     center = _validate(Center, _read_yaml(root / "center.yaml", root, problems), "center.yaml", problems)
     menu = _validate(Menu, _read_yaml(root / "menu.yaml", root, problems), "menu.yaml", problems)
+    lexicon = Lexicon()
+    if (root / "lexicon.yaml").exists():
+        lexicon = _validate(Lexicon, _read_yaml(root / "lexicon.yaml", root, problems), "lexicon.yaml", problems)
 
     matters: dict[str, Matter] = {}
     where_defined: dict[str, str] = {}
@@ -117,4 +121,5 @@ def load(root: Path | str) -> KnowledgeBase:
         raise KnowledgeError(problems)
     used = list(dict.fromkeys(m.category for m in matters.values()))
     ordered = [c for c in center.categories if c in used] + [c for c in used if c not in center.categories]
-    return KnowledgeBase(center=center, matters=matters, menu=menu, source=root, categories=ordered)
+    return KnowledgeBase(center=center, matters=matters, menu=menu, source=root, categories=ordered,
+                         lexicon=lexicon)

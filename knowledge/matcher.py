@@ -1,33 +1,58 @@
-"""Finds the matter a citizen's question is about: normalize the text, score every matter, decide."""
+"""Understands a citizen's question: which matter it is about, or which outside unit, or a problem report.
+
+Pipeline: normalize the text (full-width, traditional, fillers, numbers), rewrite it with the lexicon's
+synonyms, then score every matter's and every referral unit's terms on two channels — characters and
+tone-less pinyin (for homophone typos) — with rapidfuzz. When those are not sure, the optional semantic
+channel (sentence embeddings) adds its opinion. Direction words (转入/转出, 新办/注销/补办) hold back the
+matters of the other direction. The best score decides: answer, ask, refer, report or fallback.
+"""
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from functools import lru_cache
 from typing import Literal
 
 import opencc
-from rapidfuzz import fuzz
+from pypinyin import lazy_pinyin
+from rapidfuzz import fuzz, process
 
+from knowledge import semantic as semantic_channel
 from knowledge.loader import KnowledgeBase
-from knowledge.schema import Matter
+from knowledge.schema import Matter, Unit
 
 # Words that carry no meaning for matching; longest first so 怎么办 goes before 怎么.
 FILLERS = sorted(
-    """请问 你好 您好 我想 我要 想要 想问 问一下 咨询 一下 怎么办理 怎么办 怎么样 怎么 如何 怎样 需要 需不需要
-    要不要 什么 啥 哪些 哪个 哪里 在哪 吗 呢 吧 啊 呀 的 了 办理 手续 流程 材料 资料 可以 能不能 能否""".split(),
+    """请问 你好 您好 我想 我要 想要 想问 问一下 问下 咨询 一下 怎么办理 怎么办 怎么样 怎么弄 怎么搞 怎么 咋办 咋弄
+    咋整 咋 如何 怎样 需要 需不需要 要不要 什么 啥 哪些 哪个 哪里 在哪 吗 呢 吧 啊 呀 哈 嘛 的 了 办理 手续
+    流程 可以 能不能 能否 谢谢""".split(),
     key=len,
     reverse=True,
 )
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
+              "九": 9}
+_CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百]+(?=[岁个孩胎级天年月日号次周])")
 
-Outcome = Literal["answer", "ask", "fallback"]
+Outcome = Literal["answer", "ask", "refer", "report", "fallback"]
 
-ANSWER_AT = 80.0  # a top score at least this high, clearly ahead of the next, answers
-CLEAR_LEAD = 8.0
-ASK_AT = 60.0  # candidates at least this high are offered in a numbered list
+ANSWER_AT = 75.0  # a top score at least this high, clearly ahead of the next matter, answers
+CLEAR_LEAD = 4.0
+ASK_AT = 62.0  # candidates at least this high are offered in a numbered list
+ASK_WINDOW = 25.0  # ... when within this distance of the top
 MAX_CHOICES = 5
+REPORT_OVERRIDE = 95.0  # a report cue loses only to a near-exact matter ("光荣牌坏了")
+REPORT_SIMILARITY = 0.875  # embedding closeness to the report examples that marks a report ...
+REPORT_MARGIN = 0.008  # ... when it is also this much closer to them than to any matter
+PINYIN_WEIGHT = 0.96  # a homophone is slightly weaker evidence than the same characters
+UNIT_WEIGHT = 0.95  # on a tie, the center's own matter wins over a referral
+DIRECTION_PENALTY = 0.55
+CANDIDATES = 40
+LEXICAL_SURE = 92.0  # a lexical top this high and this clear needs no semantic opinion
+SEMANTIC_BASE = 0.84  # cosine below which the embedding says nothing
+SEMANTIC_WEIGHT = 8.0  # points per 0.01 of cosine above the base  # terms per channel taken from rapidfuzz's C scan for exact scoring
 
 
 @lru_cache(maxsize=1)
@@ -35,11 +60,32 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+def _cn_to_int(text: str) -> int | None:
+    """一 -> 1, 十二 -> 12, 八十 -> 80, 一百零五 -> 105; None if it is not a plain number."""
+    if all(ch in _CN_DIGITS for ch in text):
+        return int("".join(str(_CN_DIGITS[ch]) for ch in text))
+    total, current = 0, 0
+    for ch in text:
+        if ch in _CN_DIGITS:
+            current = _CN_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        else:
+            return None
+    return total + current
+
+
 def normalize(text: str, strip_fillers: bool = True) -> str:
-    """Full-width to half-width, traditional to simplified, lower case, no punctuation or fillers."""
+    """Full-width to half-width, traditional to simplified, lower case, no punctuation or fillers,
+    and Chinese numerals before a measure word as digits (二孩 -> 2孩, 八十岁 -> 80岁)."""
     text = unicodedata.normalize("NFKC", text)
     text = _t2s().convert(text).lower()
     text = _PUNCT.sub("", text)
+    text = _CN_NUMBER.sub(lambda m: str(n) if (n := _cn_to_int(m[0])) is not None else m[0], text)
     if strip_fillers:
         stripped = text
         for word in FILLERS:
@@ -49,10 +95,91 @@ def normalize(text: str, strip_fillers: bool = True) -> str:
     return text
 
 
+_SYLLABLES: dict[str, str] = {}
+
+
+def pinyin_key(text: str) -> str:
+    """One code point per syllable of tone-less pinyin, so homophones become equal strings:
+    党费 and 党非 both give the codes of 'dang' 'fei'."""
+    out = []
+    for syllable in lazy_pinyin(text, errors=lambda chunk: list(chunk)):
+        code = _SYLLABLES.get(syllable)
+        if code is None:
+            code = _SYLLABLES[syllable] = chr(0xF0000 + len(_SYLLABLES))
+        out.append(code)
+    return "".join(out)
+
+
+def _syllable_chars(terms: list[str]) -> dict[str, str]:
+    """A Han character for each tone-less syllable found in the terms, to read typed pinyin."""
+    chars: dict[str, str] = {}
+    for term in terms:
+        for ch in term:
+            if "\u4e00" <= ch <= "\u9fff":
+                chars.setdefault(lazy_pinyin(ch)[0], ch)
+    return chars
+
+
+_LATIN = re.compile(r"[a-zA-Z]{2,}")
+
+
+def _latin_pinyin_to_han(text: str, chars: dict[str, str]) -> str:
+    """Typed pinyin ('dibao怎么申请') split into known syllables, longest first, and written with a
+    character of the same sound, which the pinyin channel then matches ('低保' or a homophone)."""
+    def convert(m: re.Match) -> str:
+        word, out, i = m[0].lower(), [], 0
+        while i < len(word):
+            for j in range(min(len(word), i + 6), i, -1):
+                if word[i:j] in chars:
+                    out.append(chars[word[i:j]])
+                    i = j
+                    break
+            else:
+                return m[0]  # not pinyin: leave it as it is
+        return "".join(out)
+
+    return _LATIN.sub(convert, text)
+
+
+def term_score(query: str, term: str) -> float:
+    """How well one normalized term fits the normalized query, 0-100.
+
+    A term found inside a longer question counts by its own length (a 2-character hit is weaker
+    evidence than a 6-character one); a question that is a fragment of a longer term counts by how
+    much of the term it covers.
+    """
+    if not query or not term:
+        return 0.0
+    full = fuzz.ratio(query, term)
+    shorter, longer = (term, query) if len(term) <= len(query) else (query, term)
+    fit = fuzz.partial_ratio(shorter, longer) ** 2 / 100  # squared: a near-whole hit counts, a half hit hardly
+    if shorter is term:
+        specificity = 0.8 + 0.2 * min(len(term), 6) / 6
+        share = 0.85 + 0.15 * min(1.0, 3 * len(term) / len(query))  # a word lost in a long story
+        partial = fit * specificity * share
+    else:
+        partial = fit * (0.6 + 0.4 * len(query) / len(term))
+    return max(full, partial)
+
+
 @dataclass(frozen=True)
 class Candidate:
     matter: Matter
     score: float
+
+
+@dataclass
+class Sheet:
+    """The scores behind one decision."""
+
+    lexical_top: float  # best matter on the lexical channels alone (the other direction excluded)
+    lexical_unit: float
+    asked: dict[int, set[str]]  # direction family -> ways the question names
+    lexical: list[float] = field(default_factory=list)  # per matter, lexical channels only
+    matters: list[Candidate] = field(default_factory=list)
+    units: list[tuple[Unit, float]] = field(default_factory=list)
+    best_similarity: float = 0.0
+    report_similarity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,58 +187,225 @@ class MatchResult:
     outcome: Outcome
     candidates: tuple[Candidate, ...]
     query: str
+    unit: Unit | None = None
+    unit_score: float = 0.0
 
     @property
     def best(self) -> Matter | None:
         return self.candidates[0].matter if self.candidates else None
 
 
-def term_score(query: str, term: str) -> float:
-    """How well one normalized term fits the normalized query, 0-100."""
-    if not query or not term:
-        return 0.0
-    full = fuzz.ratio(query, term)
-    shorter, longer = sorted((query, term), key=len)
-    coverage = len(shorter) / len(longer)
-    partial = fuzz.partial_ratio(shorter, longer) * (0.6 + 0.4 * coverage)
-    return max(full, partial)
-
-
 class Matcher:
-    """Scores every matter's name, aliases and keywords against a question."""
+    """Scores every matter and referral unit against a question; built once per knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase):
+    def __init__(self, kb: KnowledgeBase, semantic: bool | None = None, cache_dir: Path | None = None):
+        """`semantic`: use the embedding channel (None: when the semantic extra is installed)."""
         self.kb = kb
-        self._terms: list[tuple[Matter, tuple[str, ...]]] = []
-        for matter in kb.matters.values():
-            terms = {normalize(t, strip_fillers=False) for t in (matter.name, *matter.aliases, *matter.keywords)}
-            self._terms.append((matter, tuple(t for t in terms if t)))
+        lex = kb.lexicon
+        self.matters = list(kb.matters.values())
+        self.position = {m.id: i for i, m in enumerate(self.matters)}
+        self.units = list(kb.center.units)
+        # synonyms, longest first so 农村合作医疗 is replaced before 合作医疗
+        pairs = [(normalize(w, strip_fillers=False), normalize(s.means, strip_fillers=False))
+                 for s in lex.synonyms for w in s.words]
+        self.synonyms = sorted(((w, m) for w, m in pairs if w and w != m), key=lambda p: -len(p[0]))
+        # direction word -> (family index, way)
+        self.direction_words: dict[str, tuple[int, str]] = {}
+        for i, family in enumerate(lex.directions):
+            for way, words in family.ways.items():
+                for word in (way, *words):  # normalized like questions are, so 丢了 is looked for as 丢
+                    self.direction_words[normalize(word)] = (i, way)
+        self.report_cues = [normalize(c, strip_fillers=False) for c in lex.report_cues]
+        # the flat term table: owner is ("m", index) for a matter, ("u", index) for a unit
+        self.terms: list[str] = []
+        self.term_keys: list[str] = []
+        self.owners: list[tuple[str, int]] = []
+        for i, matter in enumerate(self.matters):
+            for t in dict.fromkeys((matter.name, *matter.aliases, *matter.keywords)):
+                self._add_term(t, ("m", i))
+        for i, unit in enumerate(self.units):
+            for t in unit.topics:
+                self._add_term(t, ("u", i))
+        self.syllable_chars = _syllable_chars(self.terms)
+        self.matter_directions = [self.directions_in(normalize(m.name, strip_fillers=False))
+                                  for m in self.matters]
+        self.semantic = None
+        if semantic or (semantic is None and semantic_channel.available()):
+            docs = ["；".join((m.name, *m.aliases, *m.keywords, m.summary)) for m in self.matters]
+            docs += ["；".join((u.name, *u.topics)) for u in self.units]
+            docs += list(lex.report_examples)
+            self.semantic = semantic_channel.SemanticIndex(docs, cache_dir)
 
-    def score(self, query: str) -> list[Candidate]:
-        scored = []
-        for matter, terms in self._terms:
-            best = max((term_score(query, t) for t in terms), default=0.0)
-            if best > 0:
-                scored.append(Candidate(matter, round(best, 1)))
-        scored.sort(key=lambda c: (-c.score, c.matter.id))
-        return scored
+    def _add_term(self, text: str, owner: tuple[str, int]) -> None:
+        norm = normalize(text, strip_fillers=False)
+        if norm:
+            self.terms.append(norm)
+            # a one-character term is too short to trust by sound alone (税 would match 谁)
+            self.term_keys.append(pinyin_key(norm) if len(norm) > 1 else "")
+            self.owners.append(owner)
 
+    # -- pieces ---------------------------------------------------------------------------------
+    def directions_in(self, text: str) -> dict[int, set[str]]:
+        """The ways a text names, per direction family: {family: {way, ...}}."""
+        found: dict[int, set[str]] = {}
+        for word, (family, way) in self.direction_words.items():
+            if word in text:
+                found.setdefault(family, set()).add(way)
+        return found
+
+    def rewrite(self, query: str) -> str:
+        """The query with the lexicon's synonyms replaced by what they mean."""
+        out = query
+        for word, means in self.synonyms:
+            if word in out and means not in out:
+                out = out.replace(word, means)
+        return out
+
+    def _scan(self, query: str) -> dict[int, float]:
+        """Best exact score per term index, over rapidfuzz's top candidates on both channels."""
+        scores: dict[int, float] = {}
+        key = pinyin_key(query)
+        for q, table, weight in ((query, self.terms, 1.0), (key, self.term_keys, PINYIN_WEIGHT)):
+            for _, _, idx in process.extract(q, table, scorer=fuzz.partial_ratio, limit=CANDIDATES,
+                                              score_cutoff=45):
+                s = term_score(q, table[idx]) * weight
+                if s > scores.get(idx, 0.0):
+                    scores[idx] = s
+        return scores
+
+    def score(self, query: str, text: str = "") -> "Sheet":
+        """Every matter's and unit's score for a question.
+
+        `query` is the normalized question; `text` the question as written, for the semantic
+        channel, which is consulted only when the lexical channels are not already sure.
+        """
+        variants = {query, self.rewrite(query)}
+        term_scores: dict[int, float] = {}
+        for q in variants:
+            for idx, s in self._scan(q).items():
+                term_scores[idx] = max(s, term_scores.get(idx, 0.0))
+        matter_score = [0.0] * len(self.matters)
+        unit_score = [0.0] * len(self.units)
+        for idx, s in term_scores.items():
+            kind, owner = self.owners[idx]
+            if kind == "m":
+                matter_score[owner] = max(s, matter_score[owner])
+            else:
+                unit_score[owner] = max(s * UNIT_WEIGHT, unit_score[owner])
+        asked = self.directions_in(" ".join(variants))
+        other_way = [any(family in own and not (own[family] & ways) for family, ways in asked.items())
+                     for own in self.matter_directions]
+        lexical_top = max((s for s, other in zip(matter_score, other_way) if not other), default=0.0)
+        sheet = Sheet(lexical_top=lexical_top, lexical_unit=max(unit_score, default=0.0), asked=asked,
+                      lexical=list(matter_score))
+        if self.semantic is not None and text and not self._lexically_sure(matter_score):
+            sims = self.semantic.similarities(_t2s().convert(text))
+            n, u = len(self.matters), len(self.units)
+            for i, sim in enumerate(sims[:n + u]):
+                boost = SEMANTIC_WEIGHT * 100 * max(0.0, float(sim) - SEMANTIC_BASE)
+                if i < n:
+                    matter_score[i] += boost
+                else:
+                    unit_score[i - n] += boost * UNIT_WEIGHT
+            sheet.best_similarity = float(sims[:n].max(initial=0.0))
+            sheet.report_similarity = float(sims[n + u:].max(initial=0.0))
+        for i, other in enumerate(other_way):
+            if other:
+                matter_score[i] *= DIRECTION_PENALTY  # the question says the other direction
+        sheet.matters = sorted((Candidate(self.matters[i], round(s, 1))
+                                for i, s in enumerate(matter_score) if s > 0),
+                               key=lambda c: (-c.score, c.matter.id))
+        sheet.units = sorted(((self.units[i], round(s, 1)) for i, s in enumerate(unit_score) if s > 0),
+                             key=lambda p: -p[1])
+        return sheet
+
+    @staticmethod
+    def _lexically_sure(scores: list[float]) -> bool:
+        top, runner_up = (sorted(scores, reverse=True) + [0.0, 0.0])[:2]
+        return top >= LEXICAL_SURE and top - runner_up >= CLEAR_LEAD
+
+    # -- the decision ---------------------------------------------------------------------------
     def match(self, text: str) -> MatchResult:
-        query = normalize(text)
-        scored = self.score(query)
-        if not scored or scored[0].score < ASK_AT:
-            return MatchResult("fallback", tuple(scored[:MAX_CHOICES]), query)
-        top = scored[0].score
-        runner_up = scored[1].score if len(scored) > 1 else 0.0
-        if top >= ANSWER_AT and top - runner_up >= CLEAR_LEAD:
-            return MatchResult("answer", (scored[0],), query)
-        close = [c for c in scored if c.score >= max(ASK_AT, top - 15)][:MAX_CHOICES]
+        query = normalize(_latin_pinyin_to_han(text, self.syllable_chars))
+        sheet = self.score(query, text)
+        matters = sheet.matters
+        top = matters[0].score if matters else 0.0
+        unit, unit_score = sheet.units[0] if sheet.units else (None, 0.0)
+        plain = normalize(text, strip_fillers=False)
+        # a problem report: a cue word, or closer to the report examples than to any matter
+        if sheet.lexical_top < REPORT_OVERRIDE and (
+                any(cue in plain for cue in self.report_cues)
+                or (sheet.report_similarity >= REPORT_SIMILARITY and sheet.lexical_top < ANSWER_AT
+                    and sheet.report_similarity >= sheet.best_similarity + REPORT_MARGIN)):
+            return MatchResult("report", tuple(matters[:MAX_CHOICES]), query)
+        # a matter handled elsewhere: the unit's words are the clearest hit
+        if unit is not None and unit_score >= ANSWER_AT and (
+                unit_score > top or sheet.lexical_unit >= sheet.lexical_top + CLEAR_LEAD):
+            return MatchResult("refer", tuple(matters[:MAX_CHOICES]), query, unit, unit_score)
+        if top < ASK_AT:
+            return MatchResult("fallback", tuple(matters[:MAX_CHOICES]), query)
+        twin = self._direction_twin(matters[0].matter, sheet)
+        if twin is not None:
+            return MatchResult("ask", (matters[0], twin), query)
+        close = [c for c in matters if c.score >= max(ASK_AT, top - ASK_WINDOW)][:MAX_CHOICES]
+        runner_up = matters[1].score if len(matters) > 1 else 0.0
+        if top >= ANSWER_AT and (top - runner_up >= CLEAR_LEAD or len(close) == 1):
+            return MatchResult("answer", (matters[0],), query)
         return MatchResult("ask", tuple(close), query)
+
+    def _direction_twin(self, best: Matter, sheet: Sheet) -> Candidate | None:
+        """The same matter the other way round (转入/转出), as likely by the words, when the question
+        does not say which way: then the citizen is asked, never guessed for."""
+        i = self.position[best.id]
+        for family, ways in self.matter_directions[i].items():
+            if family in sheet.asked:
+                continue
+            for c in sheet.matters[1:MAX_CHOICES]:
+                j = self.position[c.matter.id]
+                other = self.matter_directions[j].get(family)
+                if other and other != ways and sheet.lexical[j] >= sheet.lexical[i] - CLEAR_LEAD:
+                    return c
+        return None
 
     def find_by_name(self, text: str) -> Matter | None:
         """A matter whose name or alias is exactly the (normalized) text, for picks by name."""
         query = normalize(text, strip_fillers=False)
-        for matter, terms in self._terms:
-            if query == normalize(matter.name, strip_fillers=False) or query in terms:
-                return matter
+        for idx, term in enumerate(self.terms):
+            kind, owner = self.owners[idx]
+            if kind == "m" and term == query:
+                return self.matters[owner]
         return None
+
+    # -- materials (the self-check) -------------------------------------------------------------
+    def find_materials(self, text: str, names: list[str]) -> dict[int, set[int]]:
+        """Which materials a citizen says they have ("我有身份证和户口本").
+
+        A material name may list several papers ("居民身份证、户口簿"); the answer maps each material
+        index to the indexes of the parts mentioned, so a half-held material can be told apart.
+        """
+        parts_of = [material_parts(n) for n in names]
+        wanted = [[(self.rewrite(normalize(p, strip_fillers=False)), ) for p in parts] for parts in parts_of]
+        found: dict[int, set[int]] = {}
+        for piece in _SEPARATORS.split(text):
+            q = self.rewrite(_HAVE_TAIL.sub("", _HAVE_WORDS.sub("", normalize(piece))))
+            if len(q) < 2:
+                continue
+            qk = pinyin_key(q)
+            for i, parts in enumerate(wanted):
+                for j, (part,) in enumerate(parts):
+                    if q in part or part in q or qk in pinyin_key(part) or fuzz.ratio(q, part) >= 80:
+                        found.setdefault(i, set()).add(j)
+        return found
+
+
+_HAVE_TAIL = re.compile(r"(都有|也有|有|都带|带|齐|都齐|准备好)$")
+_PART_SPLIT = re.compile(r"[、，,/或及和]")
+_SEPARATORS = re.compile(r"[和跟与及、,，;；/\s]|还有|以及|而且|并且|另外")
+_HAVE_WORDS = re.compile(r"^(我|我们|我家)?(已经|已)?(有|带了|带|准备了|准备好了|拿了|手上有|手里有)")
+
+
+def material_parts(name: str) -> list[str]:
+    """The papers a material name lists: '居民身份证、户口簿' -> ['居民身份证', '户口簿']."""
+    name = re.sub(r"[（(][^）)]*[）)]", "", name)
+    parts = [p.strip().removesuffix("等") for p in _PART_SPLIT.split(name)]
+    return [p for p in parts if p] or [name]

