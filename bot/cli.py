@@ -275,6 +275,32 @@ def kb_unanswered(limit: int) -> None:
         click.echo(f"{count:5d}  {question}")
 
 
+@kb.command("referrals")
+@click.option("--since", required=True, help="first day, YYYY-MM-DD")
+@click.option("--until", help="last day, YYYY-MM-DD (default: today)")
+def kb_referrals(since: str, until: str | None) -> None:
+    """The referral and refusal ledger (否定报备): questions sent to another unit or declined."""
+    import datetime as dt
+
+    from bot.clock import CST
+
+    def day_start(text: str) -> float:
+        try:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), CST).timestamp()
+        except ValueError:
+            raise click.BadParameter(f"'{text}' is not a date like 2026-11-01") from None
+
+    end = day_start(until) + 86400 if until else None
+    settings = _settings()
+    units = {u.id: u.name for u in load(settings.knowledge_dir).center.units}
+    rows = _store(settings).referrals(day_start(since), end)
+    click.echo(f"{len(rows)} referral(s) since {since}")
+    for row in rows:
+        when = dt.datetime.fromtimestamp(row["time"], CST).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{when}  {row['kind']}  {units.get(row['unit'], row['unit'])}  {row['reason']}  "
+                   f"「{row['question']}」")
+
+
 # -- the outbox -----------------------------------------------------------------------------
 @main.group()
 def outbox() -> None:

@@ -237,7 +237,7 @@ class Matcher:
             self.semantic = semantic_channel.SemanticIndex(docs, cache_dir)
 
     def _add_term(self, text: str, owner: tuple[str, int]) -> None:
-        norm = normalize(text, strip_fillers=False)
+        norm = normalize(text)  # like the questions: 光荣牌坏了 and 光荣牌坏 must meet
         if norm:
             self.terms.append(norm)
             # a one-character term is too short to trust by sound alone (税 would match 谁)
@@ -350,7 +350,7 @@ class Matcher:
         close = [c for c in matters if c.score >= max(ASK_AT, top - ASK_WINDOW)][:MAX_CHOICES]
         runner_up = matters[1].score if len(matters) > 1 else 0.0
         if top >= ANSWER_AT and (top - runner_up >= CLEAR_LEAD or len(close) == 1):
-            return MatchResult("answer", (matters[0],), query)
+            return MatchResult("answer", tuple(matters[:MAX_CHOICES]), query)
         return MatchResult("ask", tuple(close), query)
 
     def _direction_twin(self, best: Matter, sheet: Sheet) -> Candidate | None:
