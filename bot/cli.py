@@ -97,13 +97,16 @@ def worker() -> None:
     from bot.wechat_api import make_client
     from bot.worker import OutboxSender
 
+    from bot.app import build_context
+
     settings = _settings()
-    store = _store(settings)
+    ctx = build_context(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("worker started; " + settings.describe().splitlines()[0])
-    OutboxSender(store, make_client(settings, store)).run_forever(stop)
+    OutboxSender(ctx.store, make_client(settings, ctx.store)).run_forever(
+        stop, ctx=ctx, template_id=settings.reminder_template)
 
 
 # -- talking to a running bot -----------------------------------------------------------------

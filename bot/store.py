@@ -10,6 +10,14 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  the shared access token and its refresh lock
   {kb}:unanswered                sorted set: questions the knowledge base could not answer, by count
   {kb}:referrals                 sorted set by time: the referral and refusal ledger (否定报备)
+  {bk:<resource>:<yyyymmdd>}:slot:<HHMM> / :person:<openid> / :bookings / :seq / :idem:<key>
+                                 one resource-day: seats held per slot, a person's codes that day,
+                                 the bookings (code -> JSON); booked and cancelled by Lua scripts
+  {u:<openid>}:bookings / :noshows
+                                 a person's booking codes by start time; their no-shows by time
+  {bookings}:day:<yyyymmdd>      every booking code of a day, for staff
+  {staff}:roster / :by-openid    staff members (name -> JSON) and who an openid is
+  {sched}:due                    scheduled jobs (reminders) by due time, taken once by one worker
 """
 from __future__ import annotations
 
@@ -74,6 +82,55 @@ class OutboxItem:
         )
 
 
+# Take a seat: all keys share the resource-day hash tag, so this runs on Redis Cluster too.
+# KEYS: slot set, person-day set, bookings hash, sequence, idempotency key
+# ARGV: capacity, per-person-per-day limit, code prefix, booking JSON, idempotency TTL
+_BOOK = """
+local seen = redis.call('GET', KEYS[5])
+if seen then return {'duplicate', seen} end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {'full', ''} end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then
+  return {'daily_limit', redis.call('SRANDMEMBER', KEYS[2])}
+end
+local seq = redis.call('INCR', KEYS[4])
+local code = ARGV[3] .. string.format('%02d', seq)
+local booking = cjson.decode(ARGV[4])
+booking['code'] = code
+redis.call('SADD', KEYS[1], code)
+redis.call('SADD', KEYS[2], code)
+redis.call('HSET', KEYS[3], code, cjson.encode(booking))
+redis.call('SET', KEYS[5], code, 'EX', tonumber(ARGV[5]))
+return {'ok', code}
+"""
+
+# Move a booking between states; `free` gives its seat back at once.
+# KEYS: slot set, person-day set, bookings hash
+# ARGV: code, allowed current states (comma separated), new state, free (1/0), extra fields JSON
+_TRANSITION = """
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if not raw then return {'missing', ''} end
+local booking = cjson.decode(raw)
+local allowed = ',' .. ARGV[2] .. ','
+if not string.find(allowed, ',' .. booking['status'] .. ',', 1, true) then
+  return {'state', booking['status']}
+end
+booking['status'] = ARGV[3]
+for k, v in pairs(cjson.decode(ARGV[5])) do booking[k] = v end
+local out = cjson.encode(booking)
+redis.call('HSET', KEYS[3], ARGV[1], out)
+if ARGV[4] == '1' then
+  redis.call('SREM', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+return {'ok', out}
+"""
+
+_TAKE_JOBS = """
+local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, job in ipairs(jobs) do redis.call('ZREM', KEYS[1], job) end
+return jobs
+"""
+
 _CLAIM_DUE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
@@ -89,6 +146,9 @@ class Store:
         self.clock = clock or Clock()
         self.prefix = prefix
         self._claim_due = self.r.register_script(_CLAIM_DUE)
+        self._book = self.r.register_script(_BOOK)
+        self._transition = self.r.register_script(_TRANSITION)
+        self._take_jobs = self.r.register_script(_TAKE_JOBS)
 
     # -- key names -------------------------------------------------------------------------
     def key(self, tag: str, *parts: str) -> str:
@@ -226,6 +286,54 @@ class Store:
             raise ValueError(which)
         return self.outbox_items(self.r.zrevrange(self._ob(which), 0, limit - 1))
 
+    # -- bookings, staff, scheduled jobs ----------------------------------------------------
+    @property
+    def bookings(self) -> "BookingStore":
+        return BookingStore(self)
+
+    def schedule(self, job: dict[str, Any], at: float) -> None:
+        """Run `job` at `at` (once: the member is the job itself, so scheduling it twice is one job)."""
+        self.r.zadd(self.key("sched", "due"), {json.dumps(job, ensure_ascii=False, sort_keys=True): at})
+
+    def unschedule(self, job: dict[str, Any]) -> None:
+        self.r.zrem(self.key("sched", "due"), json.dumps(job, ensure_ascii=False, sort_keys=True))
+
+    def take_due_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Jobs due now, each handed to exactly one caller."""
+        rows = self._take_jobs(keys=[self.key("sched", "due")], args=[self.clock.timestamp(), limit])
+        return [json.loads(r) for r in rows]
+
+    def add_staff(self, name: str, openid: str, role: str = "window", backup: str = "") -> None:
+        old = self.staff(name)
+        pipe = self.r.pipeline(transaction=True)
+        if old and old["openid"] != openid:
+            pipe.hdel(self.key("staff", "by-openid"), old["openid"])
+        pipe.hset(self.key("staff", "roster"), name, json.dumps(
+            {"name": name, "openid": openid, "role": role, "backup": backup}, ensure_ascii=False))
+        pipe.hset(self.key("staff", "by-openid"), openid, name)
+        pipe.execute()
+
+    def remove_staff(self, name: str) -> bool:
+        old = self.staff(name)
+        if not old:
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(self.key("staff", "roster"), name)
+        pipe.hdel(self.key("staff", "by-openid"), old["openid"])
+        pipe.execute()
+        return True
+
+    def staff(self, name: str) -> dict[str, str] | None:
+        raw = self.r.hget(self.key("staff", "roster"), name)
+        return json.loads(raw) if raw else None
+
+    def staff_list(self) -> list[dict[str, str]]:
+        return [json.loads(v) for _, v in sorted(self.r.hgetall(self.key("staff", "roster")).items())]
+
+    def staff_by_openid(self, openid: str) -> dict[str, str] | None:
+        name = self.r.hget(self.key("staff", "by-openid"), openid)
+        return self.staff(name) if name else None
+
     # -- WeChat access token (wechatpy session storage) --------------------------------------
     def token_storage(self) -> "TokenStorage":
         return TokenStorage(self)
@@ -253,6 +361,102 @@ class Store:
     def referrals(self, since: float, until: float | None = None) -> list[dict[str, Any]]:
         rows = self.r.zrangebyscore(self.key("kb", "referrals"), since, "+inf" if until is None else until)
         return [json.loads(r) for r in rows]
+
+
+BOOKING_KEEP = 400 * 24 * 3600  # a year of bookings stays for the center's statistics
+IDEMPOTENCY_TTL = 24 * 3600
+ACTIVE = ("confirmed", "pending")
+
+
+@dataclass(frozen=True)
+class BookResult:
+    outcome: str  # ok, duplicate, full, daily_limit
+    code: str = ""
+
+
+def booking_code_parts(code: str) -> tuple[str, str] | None:
+    """'J26112503' -> ('J', '20261125'); None when it is not a booking code."""
+    m = re.fullmatch(r"([A-Z]{1,3})(\d{6})(\d{2,})", code.strip().upper())
+    return (m[1], "20" + m[2]) if m else None
+
+
+class BookingStore:
+    """Bookings: the seats of each resource-day, taken and given back atomically."""
+
+    def __init__(self, store: "Store"):
+        self.s = store
+        self.r = store.r
+
+    def _day(self, resource: str, day: str, *parts: str) -> str:
+        return self.s.key(f"bk:{resource}:{day}", *parts)
+
+    def book(self, resource: str, code_letters: str, day: str, slot: str, openid: str, booking: dict,
+             capacity: int, per_day: int, idempotency: str) -> BookResult:
+        keys = [self._day(resource, day, "slot", slot), self._day(resource, day, "person", openid),
+                self._day(resource, day, "bookings"), self._day(resource, day, "seq"),
+                self._day(resource, day, "idem", idempotency)]
+        outcome, code = self.s._book(keys=keys, args=[capacity, per_day, f"{code_letters}{day[2:]}",
+                                                      json.dumps(booking, ensure_ascii=False), IDEMPOTENCY_TTL])
+        if outcome == "ok":
+            pipe = self.r.pipeline(transaction=False)
+            pipe.zadd(self.s._user(openid, "bookings"), {f"{resource}|{code}": booking["starts"]})
+            pipe.expire(self.s._user(openid, "bookings"), BOOKING_KEEP)
+            pipe.sadd(self.s.key("bookings", "day", day), f"{resource}|{code}")
+            pipe.expire(self.s.key("bookings", "day", day), BOOKING_KEEP)
+            pipe.expire(self._day(resource, day, "bookings"), BOOKING_KEEP)
+            pipe.execute()
+        return BookResult(outcome, code)
+
+    def get(self, code: str, resources: dict[str, str]) -> dict | None:
+        """A booking by its code; `resources` maps code letters to resource ids."""
+        parts = booking_code_parts(code)
+        if not parts or parts[0] not in resources:
+            return None
+        raw = self.r.hget(self._day(resources[parts[0]], parts[1], "bookings"), code.strip().upper())
+        return json.loads(raw) if raw else None
+
+    def transition(self, booking: dict, allowed: tuple[str, ...], to: str, free: bool,
+                   **fields) -> tuple[bool, dict | str]:
+        """Move a booking to `to` if it is in one of `allowed`; (True, booking) or (False, its state)."""
+        res, day, code = booking["resource"], booking["day"], booking["code"]
+        keys = [self._day(res, day, "slot", booking["slot"]), self._day(res, day, "person", booking["openid"]),
+                self._day(res, day, "bookings")]
+        outcome, data = self.s._transition(keys=keys, args=[code, ",".join(allowed), to, "1" if free else "0",
+                                                             json.dumps(fields, ensure_ascii=False)])
+        if outcome == "ok":
+            return True, json.loads(data)
+        return False, data
+
+    def of_user(self, openid: str, since: float) -> list[dict]:
+        """A person's bookings starting from `since`, soonest first, in any state."""
+        codes = self.r.zrangebyscore(self.s._user(openid, "bookings"), since, "+inf")
+        return self._load(codes)
+
+    def _load(self, members: list[str]) -> list[dict]:
+        """Bookings from index members written as 'resource|code'."""
+        pipe = self.r.pipeline(transaction=False)
+        for member in members:
+            resource, _, code = member.partition("|")
+            parts = booking_code_parts(code)
+            if parts is not None:
+                pipe.hget(self._day(resource, parts[1], "bookings"), code)
+        return [json.loads(raw) for raw in pipe.execute() if raw]
+
+    def seats_taken(self, resource: str, day: str, slots: list[str]) -> dict[str, int]:
+        pipe = self.r.pipeline(transaction=False)
+        for slot in slots:
+            pipe.scard(self._day(resource, day, "slot", slot))
+        return dict(zip(slots, pipe.execute()))
+
+    def of_day(self, day: str) -> list[dict]:
+        return self._load(sorted(self.r.smembers(self.s.key("bookings", "day", day))))
+
+    def record_no_show(self, openid: str, code: str, at: float) -> None:
+        self.r.zadd(self.s._user(openid, "noshows"), {code: at})
+        self.r.expire(self.s._user(openid, "noshows"), BOOKING_KEEP)
+
+    def no_shows(self, openid: str, since: float) -> int:
+        return self.r.zcount(self.s._user(openid, "noshows"), since, "+inf")
 
 
 class TokenStorage:

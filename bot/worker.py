@@ -1,4 +1,5 @@
-"""The background worker: sends the outbox through the WeChat API with retry and backoff."""
+"""The background worker: runs scheduled jobs (reminders) and sends the outbox through the WeChat API
+with retry and backoff."""
 from __future__ import annotations
 
 import logging
@@ -24,6 +25,36 @@ def retry_delay(attempts_so_far: int) -> float | None:
     return float(BACKOFF[min(attempts_so_far, len(BACKOFF) - 1)])
 
 
+WINDOW = 48 * 3600  # WeChat accepts customer-service messages this long after the user's last message
+
+
+def run_jobs(ctx, template_id: str | None = None) -> int:
+    """Turn the jobs due now into outbox messages; each job runs once, on one worker."""
+    from handlers import booking  # the jobs speak the conversation's language
+
+    queued = 0
+    for job in ctx.store.take_due_jobs():
+        if job.get("kind") != "booking_reminder":
+            log.warning("unknown job kind %r dropped", job.get("kind"))
+            continue
+        found = booking.reminder_text(job, ctx)
+        if found is None:
+            continue
+        openid, text = found
+        dedup = f"job:{job['kind']}:{job['code']}"
+        last_seen = float(ctx.store.profile(openid).get("last_seen", 0))
+        if ctx.clock.timestamp() - last_seen < WINDOW:
+            ctx.store.enqueue(openid, "text", {"content": text}, dedup=dedup)
+        elif template_id:
+            ctx.store.enqueue(openid, "template", {"template_id": template_id, "data": {
+                "first": {"value": "预约提醒"}, "remark": {"value": text[:60]}}}, dedup=dedup)
+        else:
+            log.info("reminder %s not sent: outside the 48-hour window and no template configured", job["code"])
+            continue
+        queued += 1
+    return queued
+
+
 class OutboxSender:
     def __init__(self, store: Store, client: CenterClient | None):
         self.store = store
@@ -32,6 +63,9 @@ class OutboxSender:
     def send(self, item: OutboxItem) -> None:
         if item.kind == "text":
             self.client.message.send_text(item.openid, item.payload["content"])
+        elif item.kind == "template":
+            self.client.message.send_template(item.openid, item.payload["template_id"], item.payload["data"],
+                                              url=item.payload.get("url"))
         else:
             raise ValueError(f"unknown outbox kind {item.kind!r}")
 
@@ -60,12 +94,15 @@ class OutboxSender:
                 sent += 1
         return sent
 
-    def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
+    def run_forever(self, stop: threading.Event, interval: float = 1.0, ctx=None,
+                    template_id: str | None = None) -> None:
         if self.client is None:
             log.warning("WECHAT_APP_ID/WECHAT_APP_SECRET not set: the outbox is kept, not sent "
                         "(see `centerbot outbox list`)")
         while not stop.is_set():
             try:
+                if ctx is not None:
+                    run_jobs(ctx, template_id)
                 busy = self.run_once()
             except Exception:  # a Redis outage must not kill the worker; it resumes when Redis returns
                 log.exception("outbox round failed")

@@ -7,15 +7,12 @@ from typing import Any
 
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.when import parse_day
 from knowledge.matcher import normalize
 
-_CN_NUM = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "日": 7, "天": 7, "七": 7}
 _HOURS = re.compile(r"几点|上班|下班|开门|关门|营业|办公时间|工作时间|开放时间|上班时间|休息吗|放假|开放吗|办公吗|有人吗|开着")
 _WHERE = re.compile(r"(中心|你们|贵中心|大厅|服务站|办事大厅).{0,3}(在哪|地址|位置|怎么走|怎么去)|^(地址|位置|在哪|在哪里|在哪儿|怎么走)[?？]?$")
 _PHONE = re.compile(r"(中心|你们|咨询|投诉|监督|联系).{0,3}(电话|号码|联系方式)|^(电话|联系电话|联系方式)[?？]?$")
-_WEEKDAY = re.compile(r"(下下|下个?|这个?|本)?(?:周|星期|礼拜)([一二三四五六日天七1-7])")
-_MONTH_DAY = re.compile(r"(?:(\d{4})[年\-/.])?(\d{1,2})[月\-/.](\d{1,2})[日号]?")
-_RELATIVE = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
 _FESTIVALS = {"元旦": "元旦", "春节": "春节", "过年": "春节", "清明": "清明节", "五一": "劳动节",
               "劳动节": "劳动节", "端午": "端午节", "中秋": "中秋节", "国庆": "国庆节", "十一": "国庆节"}
 
@@ -56,38 +53,6 @@ def today_context(ctx: Context) -> dict:
         "next_opening": ctx.calendar.next_opening(now),
         "today_info": ctx.calendar.day(now.date()),
     }
-
-
-def parse_day(text: str, today: dt.date) -> dt.date | None:
-    """The day a question is about: 今天/明天/后天, 周六/下周三, 11月25日/2026-11-25; None if none."""
-    for word in sorted(_RELATIVE, key=len, reverse=True):
-        if word in text:
-            return today + dt.timedelta(days=_RELATIVE[word])
-    m = _WEEKDAY.search(text)
-    if m:
-        target = int(m[2]) if m[2].isdigit() else _CN_NUM[m[2]]
-        start_of_week = today - dt.timedelta(days=today.weekday())
-        if m[1] and m[1].startswith("下下"):
-            return start_of_week + dt.timedelta(days=14 + target - 1)
-        if m[1] and m[1].startswith("下"):
-            return start_of_week + dt.timedelta(days=7 + target - 1)
-        if m[1]:  # 这周/本周
-            return start_of_week + dt.timedelta(days=target - 1)
-        ahead = (target - 1 - today.weekday()) % 7
-        return today + dt.timedelta(days=ahead)
-    if "周末" in text:
-        return today + dt.timedelta(days=(5 - today.weekday()) % 7)
-    m = _MONTH_DAY.search(text)
-    if m:
-        year = int(m[1]) if m[1] else today.year
-        try:
-            day = dt.date(year, int(m[2]), int(m[3]))
-        except ValueError:
-            return None
-        if not m[1] and day < today - dt.timedelta(days=31):
-            day = day.replace(year=year + 1)  # "1月2日" asked in November means next year
-        return day
-    return None
 
 
 def festival_days(ctx: Context, festival: str, today: dt.date) -> list[dt.date]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import center, consult
+from handlers import booking, center, consult
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -19,6 +19,8 @@ CLICKS = {
     "CENTER_LOCATION": lambda m, s, c: Reply(c.render("center/location.txt", center=c.kb.center)),
     "CENTER_PHONES": lambda m, s, c: Reply(c.render("center/phones.txt", **c.hours_context())),
     "HELP": lambda m, s, c: Reply(help_text(c)),
+    "BOOK": lambda m, s, c: booking.start(s, c),
+    "MY_BOOKINGS": lambda m, s, c: booking.my_bookings(m, s, c),
 }
 
 

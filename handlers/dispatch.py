@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from handlers import center, common, consult
+from handlers import booking, center, common, consult
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -28,12 +28,15 @@ class Handler:
 FLOWS: dict[str, Step] = {
     consult.PICK: consult.on_pick,
     consult.CHECK: consult.on_check,
+    booking.FORM: booking.on_form,
+    booking.PICK_CANCEL: booking.on_pick_cancel,
 }
 
 HANDLERS: list[Handler] = [
     Handler("event", lambda m, s, c: m.kind == "event", common.on_event),
     Handler("media", lambda m, s, c: not m.has_text, common.on_media),
     Handler("global", common.is_global_word, common.on_global_word),
+    Handler("booking", booking.matches, booking.handle),
     Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
     Handler("material-check", consult.is_check_request, consult.start_check),
     Handler("center", center.matches, center.answer),

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from knowledge.schema import Center, Lexicon, Matter, MatterFile, Menu
+from knowledge.schema import Center, Lexicon, Matter, MatterFile, Menu, Resource, ResourceFile
 
 
 class KnowledgeError(Exception):
@@ -26,6 +26,8 @@ class KnowledgeBase:
     menu: Menu
     source: Path
     lexicon: Lexicon = field(default_factory=Lexicon)
+    resources: dict[str, Resource] = field(default_factory=dict)
+    max_no_shows: int = 3
     categories: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -84,6 +86,10 @@ def load(root: Path | str) -> KnowledgeBase:
 
     center = _validate(Center, _read_yaml(root / "center.yaml", root, problems), "center.yaml", problems)
     menu = _validate(Menu, _read_yaml(root / "menu.yaml", root, problems), "menu.yaml", problems)
+    booking = ResourceFile.model_construct(resources=[], max_no_shows=3)
+    if (root / "resources.yaml").exists():
+        booking = _validate(ResourceFile, _read_yaml(root / "resources.yaml", root, problems),
+                            "resources.yaml", problems) or booking
     lexicon = Lexicon()
     if (root / "lexicon.yaml").exists():
         lexicon = _validate(Lexicon, _read_yaml(root / "lexicon.yaml", root, problems), "lexicon.yaml", problems)
@@ -122,4 +128,5 @@ def load(root: Path | str) -> KnowledgeBase:
     used = list(dict.fromkeys(m.category for m in matters.values()))
     ordered = [c for c in center.categories if c in used] + [c for c in used if c not in center.categories]
     return KnowledgeBase(center=center, matters=matters, menu=menu, source=root, categories=ordered,
-                         lexicon=lexicon)
+                         lexicon=lexicon, resources={r.id: r for r in booking.resources},
+                         max_no_shows=booking.max_no_shows)

@@ -295,3 +295,53 @@ class Lexicon(Strict):
                     raise ValueError(f"synonym '{w}' means both '{seen[w]}' and '{s.means}'")
                 seen[w] = s.means
         return self
+
+
+class Notice(Strict):
+    """How far ahead a resource must be booked: calendar minutes before the slot starts, or whole
+    working days between the day of booking and the day of the slot (a holiday does not count)."""
+
+    minutes: int | None = Field(default=None, ge=0)
+    working_days: int | None = Field(default=None, ge=0)
+    says: str = Field(description="the rule in the center's words, e.g. 提前半天（4小时）")
+
+    @model_validator(mode="after")
+    def _one(self) -> "Notice":
+        if (self.minutes is None) == (self.working_days is None):
+            raise ValueError("give exactly one of minutes or working_days")
+        return self
+
+
+class Resource(Strict):
+    """A bookable room or piece of equipment."""
+
+    id: str = Field(pattern=_ID)
+    code: str = Field(pattern=r"^[A-Z]{1,3}$", description="letters that start its booking codes")
+    name: str
+    aliases: list[str] = []
+    location: str
+    capacity: int = Field(ge=1, description="people (or sets) per slot")
+    slot_minutes: int = Field(ge=0, description="0 = one slot per opening period (上午/下午)")
+    hours: Hours | None = None  # default: the center's hours
+    notice: Notice
+    horizon_days: int = Field(default=14, ge=1, le=90)
+    cancel_before_minutes: int = Field(default=60, ge=0)
+    per_person_per_day: int = Field(default=1, ge=1)
+    per_person_open: int = Field(default=3, ge=1)
+    approval: bool = False
+    staff: list[str] = Field(default=[], description="names in the staff roster told of bookings")
+    note: str = ""
+
+
+class ResourceFile(Strict):
+    resources: list[Resource] = Field(min_length=1)
+    max_no_shows: int = Field(default=3, ge=1, description="no-shows in 90 days that stop new bookings")
+
+    @model_validator(mode="after")
+    def _unique(self) -> "ResourceFile":
+        for attr in ("id", "code"):
+            values = [getattr(r, attr) for r in self.resources]
+            dup = {v for v in values if values.count(v) > 1}
+            if dup:
+                raise ValueError(f"resource {attr} used twice: {', '.join(sorted(dup))}")
+        return self

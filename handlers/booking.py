@@ -1,0 +1,402 @@
+"""Bookings of the center's rooms and equipment: a form (resource, day, slot, name, phone), the
+citizen's list and cancellations, and the staff's approve / decline / no-show commands."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from handlers.context import Context
+from handlers.message import Message, Reply
+from handlers.slots import Refusal, Rules, Slot
+from handlers.when import parse_day, parse_period, parse_time
+from knowledge.matcher import normalize
+from knowledge.schema import Resource
+
+FORM = "booking.form"
+PICK_CANCEL = "booking.cancel"
+SLOTS = ("resource", "day", "slot", "name", "phone")
+ACTIVE = ("confirmed", "pending")
+REMIND_BEFORE = dt.timedelta(hours=2)
+
+_BOOK_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用")
+_MINE = re.compile(r"^(我的预约|查询预约|查看预约|预约查询|我的订单)$")
+_CANCEL = re.compile(r"^取消预约\s*([A-Za-z]{1,3}\d{8,})?\s*$")
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+_NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
+_NAME = re.compile(r"^[\u4e00-\u9fa5·]{2,6}$")
+_STAFF = re.compile(r"^(同意|拒绝|爽约)\s*([A-Za-z]{1,3}\d{8,})\s*(.*)$", re.S)
+
+
+# -- routing -------------------------------------------------------------------------------------
+def find_resource(text: str, ctx: Context) -> Resource | None:
+    plain = normalize(text, strip_fillers=False)
+    best, best_len = None, 0
+    for r in ctx.kb.resources.values():
+        for word in (r.name, *r.aliases):
+            w = normalize(word, strip_fillers=False)
+            if w and w in plain and len(w) > best_len:
+                best, best_len = r, len(w)
+    return best
+
+
+def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
+    text = message.text.strip()
+    if not ctx.kb.resources:
+        return False
+    if _MINE.match(text) or _CANCEL.match(text) or _STAFF.match(text):
+        return True
+    if not _BOOK_WORDS.search(text):
+        return False
+    return bool(find_resource(text, ctx) or _BOOK_WORDS.fullmatch(normalize(text))
+                or re.search(r"场地|房间|设备|预约服务", text))
+
+
+def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+    text = message.text.strip()
+    if _MINE.match(text):
+        return my_bookings(message, session, ctx)
+    m = _CANCEL.match(text)
+    if m:
+        return cancel(message, m[1], session, ctx) if m[1] else choose_to_cancel(message, session, ctx)
+    m = _STAFF.match(text)
+    if m:
+        return staff_command(message, m[1], m[2].upper(), m[3].strip(), ctx)
+    start(session, ctx)
+    return step(message, session, ctx)
+
+
+def start(session: dict[str, Any], ctx: Context) -> Reply:
+    """Open an empty booking form and ask its first question."""
+    session["flow"] = FORM
+    session["slots"] = {"form": {}, "asking": None, "choices": []}
+    return ask(session, "resource", ctx, resources=list(ctx.kb.resources.values()))
+
+
+# -- the form ---------------------------------------------------------------------------------------
+def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
+    if not message.has_text:
+        return None
+    text = message.text.strip()
+    if _MINE.match(text) or _CANCEL.match(text):
+        return handle(message, session, ctx)
+    return step(message, session, ctx)
+
+
+def step(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+    """Fill what the message gives, validate, and ask for the first slot still empty."""
+    state = session["slots"]
+    form: dict[str, Any] = state["form"]
+    now = ctx.clock.now()
+    text = message.text.strip()
+    picked = _pick(text, state)
+    if picked is not None:
+        form[state["asking"]] = picked
+    else:
+        fill(text, form, state.get("asking"), ctx)
+    resource = ctx.kb.resources.get(form.get("resource", ""))
+    if resource is None:
+        return ask(session, "resource", ctx, resources=list(ctx.kb.resources.values()))
+    rules = rules_for(resource, ctx)
+    if "day" not in form:
+        return ask(session, "day", ctx, resource=resource, days=rules.next_days(now))
+    day = dt.date.fromisoformat(form["day"])
+    try:
+        rules.check_day(day, now)
+    except Refusal as why:
+        form.pop("day")
+        form.pop("slot", None)
+        return refuse(session, why, ctx, resource, rules, now)
+    if "slot" not in form:
+        return ask(session, "slot", ctx, resource=resource, day=day, free=free_slots(rules, day, ctx, now),
+                   period=form.pop("period", None))
+    slot = next((s for s in rules.slots(day) if s.key == form["slot"]), None)
+    try:
+        if slot is None:
+            raise Refusal("outside_hours", hours=rules.hours)
+        rules.check_slot(slot, now)
+    except Refusal as why:
+        form.pop("slot")
+        return refuse(session, why, ctx, resource, rules, now, day=day)
+    taken = ctx.store.bookings.seats_taken(resource.id, day.strftime("%Y%m%d"), [slot.key])[slot.key]
+    if taken >= resource.capacity:
+        form.pop("slot")
+        return full(session, ctx, resource, rules, slot, now)
+    if "name" not in form:
+        return ask(session, "name", ctx, resource=resource)
+    if "phone" not in form:
+        return ask(session, "phone", ctx, resource=resource)
+    return book(message, session, ctx, resource, rules, slot, form)
+
+
+def fill(text: str, form: dict[str, Any], asking: str | None, ctx: Context) -> None:
+    """Take every slot value the text gives; the slot being asked may take looser answers."""
+    today = ctx.clock.today()
+    used: list[str] = []
+    resource = find_resource(text, ctx)
+    if resource is not None:
+        if form.get("resource") != resource.id:
+            form.pop("day", None)
+            form.pop("slot", None)
+        form["resource"] = resource.id
+        used += [w for w in (resource.name, *resource.aliases) if w in text]
+    day = parse_day(text, today)
+    if day is not None:
+        if form.get("day") != day.isoformat():
+            form.pop("slot", None)
+        form["day"] = day.isoformat()
+    phone = _PHONE.search(text)
+    if phone:
+        form["phone"] = phone[1]
+        text = text.replace(phone[0], " ")
+    time = parse_time(text)
+    period = parse_period(text)
+    if (time or period) and form.get("resource") and form.get("day"):
+        res = ctx.kb.resources[form["resource"]]
+        rules = rules_for(res, ctx)
+        day_ = dt.date.fromisoformat(form["day"])
+        if time is not None:
+            slot = rules.slot_at(day_, time)
+            form["slot"] = slot.key if slot else f"{time:%H%M}"
+        elif res.slot_minutes == 0:
+            slot = next((s for s in rules.slots(day_) if (s.start.hour < 12) == (period == "上午")), None)
+            if slot:
+                form["slot"] = slot.key
+        else:
+            form["period"] = period
+    name = _leftover_name(text, used)
+    if name and (asking == "name" or "name" not in form):
+        form["name"] = name
+
+
+_NOT_NAMES = re.compile(r"预约|预订|预定|今天|明天|后天|上午|下午|晚上|早上|中午|周|星期|礼拜|点|半|号|月|日|"
+                        r"取消|我要|我想|帮我|一个|可以|谢谢|你好|您好|是|的")
+
+
+def _leftover_name(text: str, used: list[str]) -> str | None:
+    for word in used:
+        text = text.replace(word, " ")
+    for token in re.split(r"[\s,，。.;；:：、]+", text):
+        token = token.strip()
+        if token.startswith(("姓名", "名字", "我叫")):
+            token = re.sub(r"^(姓名|名字|我叫)[是为]?", "", token)
+        if _NAME.match(token) and not _NOT_NAMES.search(token):
+            return token
+    return None
+
+
+def _pick(text: str, state: dict[str, Any]) -> Any:
+    """A numbered answer to the question just asked."""
+    m = _NUMBER.match(text)
+    choices = state.get("choices") or []
+    if m and state.get("asking") in ("resource", "day", "slot") and 1 <= int(m[1]) <= len(choices):
+        return choices[int(m[1]) - 1]
+    return None
+
+
+def rules_for(resource: Resource, ctx: Context) -> Rules:
+    return Rules(resource, ctx.calendar, ctx.kb.center.hours)
+
+
+def free_slots(rules: Rules, day: dt.date, ctx: Context, now: dt.datetime) -> list[tuple[Slot, int]]:
+    """Bookable slots of the day with their seats left."""
+    slots = [s for s in rules.slots(day) if rules.bookable(s, now)]
+    taken = ctx.store.bookings.seats_taken(rules.resource.id, day.strftime("%Y%m%d"), [s.key for s in slots])
+    return [(s, rules.resource.capacity - taken[s.key]) for s in slots if taken[s.key] < rules.resource.capacity]
+
+
+def ask(session: dict[str, Any], what: str, ctx: Context, **facts) -> Reply:
+    state = session["slots"]
+    state["asking"] = what
+    if what == "resource":
+        state["choices"] = [r.id for r in facts["resources"]]
+    elif what == "day":
+        state["choices"] = [d.isoformat() for d in facts["days"]]
+    elif what == "slot":
+        state["choices"] = [s.key for s, _ in facts["free"]]
+    else:
+        state["choices"] = []
+    return Reply(ctx.render(f"booking/ask_{what}.txt", **facts))
+
+
+def refuse(session: dict[str, Any], why: Refusal, ctx: Context, resource: Resource, rules: Rules,
+           now: dt.datetime, day: dt.date | None = None) -> Reply:
+    """Say why, then offer the nearest valid alternatives as the next question."""
+    reason = ctx.render(f"booking/why_{why.reason}.txt", resource=resource, **why.facts)
+    if day is not None:
+        free = free_slots(rules, day, ctx, now)
+        if free:
+            alternative = ask(session, "slot", ctx, resource=resource, day=day, free=free, period=None)
+            return Reply(reason + "\n" + alternative.text)
+    alternative = ask(session, "day", ctx, resource=resource, days=_days_with_seats(rules, ctx, now))
+    return Reply(reason + "\n" + alternative.text)
+
+
+def _days_with_seats(rules: Rules, ctx: Context, now: dt.datetime) -> list[dt.date]:
+    return [d for d in rules.next_days(now, limit=10) if free_slots(rules, d, ctx, now)][:5]
+
+
+def full(session: dict[str, Any], ctx: Context, resource: Resource, rules: Rules, slot: Slot,
+         now: dt.datetime) -> Reply:
+    free = free_slots(rules, slot.date, ctx, now)
+    free.sort(key=lambda p: abs(dt.datetime.combine(slot.date, p[0].start) - dt.datetime.combine(slot.date, slot.start)))
+    head = ctx.render("booking/full.txt", resource=resource, slot=slot)
+    if free:
+        return Reply(head + "\n" + ask(session, "slot", ctx, resource=resource, day=slot.date,
+                                        free=sorted(free[:5], key=lambda p: p[0].start), period=None).text)
+    return Reply(head + "\n" + ask(session, "day", ctx, resource=resource,
+                                    days=_days_with_seats(rules, ctx, now)).text)
+
+
+def book(message: Message, session: dict[str, Any], ctx: Context, resource: Resource, rules: Rules,
+         slot: Slot, form: dict[str, Any]) -> Reply:
+    now = ctx.clock.now()
+    store = ctx.store.bookings
+    since = (now - dt.timedelta(days=90)).timestamp()
+    if store.no_shows(message.openid, since) >= ctx.kb.max_no_shows:
+        session.pop("flow", None)
+        session.pop("slots", None)
+        return Reply(ctx.render("booking/why_no_shows.txt", count=ctx.kb.max_no_shows, center=ctx.kb.center))
+    mine = [b for b in store.of_user(message.openid, now.timestamp()) if b["status"] in ACTIVE]
+    if len(mine) >= resource.per_person_open:
+        session.pop("flow", None)
+        session.pop("slots", None)
+        return Reply(ctx.render("booking/why_open_limit.txt", limit=resource.per_person_open, mine=mine,
+                                names=_names(ctx)))
+    status = "pending" if resource.approval else "confirmed"
+    booking = {"resource": resource.id, "day": slot.date.strftime("%Y%m%d"), "date": slot.date.isoformat(),
+               "slot": slot.key, "start": f"{slot.start:%H:%M}", "end": f"{slot.end:%H:%M}",
+               "starts": slot.starts_at(now.tzinfo).timestamp(), "openid": message.openid,
+               "name": form["name"], "phone": form["phone"], "status": status, "created": now.timestamp()}
+    result = store.book(resource.id, resource.code, booking["day"], slot.key, message.openid, booking,
+                        resource.capacity, resource.per_person_per_day,
+                        idempotency=f"{message.openid}:{message.dedup_key}")
+    if result.outcome == "full":
+        form.pop("slot", None)
+        return full(session, ctx, resource, rules, slot, now)
+    session.pop("flow", None)
+    session.pop("slots", None)
+    if result.outcome == "daily_limit":
+        return Reply(ctx.render("booking/why_daily_limit.txt", resource=resource, code=result.code))
+    booking["code"] = result.code
+    if result.outcome == "ok":
+        _tell_staff(ctx, resource, "booking/staff_new.txt", booking)
+        _schedule_reminder(ctx, booking, now)
+    return Reply(ctx.render("booking/confirmed.txt", b=booking, resource=resource, slot=slot))
+
+
+# -- the citizen's list and cancellations ------------------------------------------------------------
+def _names(ctx: Context) -> dict[str, str]:
+    return {r.id: r.name for r in ctx.kb.resources.values()}
+
+
+def _active(message: Message, ctx: Context) -> list[dict]:
+    now = ctx.clock.now().timestamp()
+    return [b for b in ctx.store.bookings.of_user(message.openid, now) if b["status"] in ACTIVE]
+
+
+def my_bookings(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+    mine = _active(message, ctx)
+    if mine:
+        session["flow"] = PICK_CANCEL
+        session["slots"] = {"codes": [b["code"] for b in mine]}
+    return Reply(ctx.render("booking/mine.txt", mine=mine, names=_names(ctx)))
+
+
+def choose_to_cancel(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+    return my_bookings(message, session, ctx)
+
+
+def on_pick_cancel(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
+    m = re.match(r"^\s*(?:取消)?\s*(\d{1,2})\s*$", message.text)
+    codes = (session.get("slots") or {}).get("codes", [])
+    if not m or not 1 <= int(m[1]) <= len(codes):
+        return None
+    session.pop("flow", None)
+    session.pop("slots", None)
+    return cancel(message, codes[int(m[1]) - 1], session, ctx)
+
+
+def cancel(message: Message, code: str, session: dict[str, Any], ctx: Context) -> Reply:
+    letters = {r.code: r.id for r in ctx.kb.resources.values()}
+    booking = ctx.store.bookings.get(code, letters)
+    if booking is None or booking["openid"] != message.openid:
+        return Reply(ctx.render("booking/not_found.txt", code=code.upper()))
+    resource = ctx.kb.resources[booking["resource"]]
+    rules = rules_for(resource, ctx)
+    slot = Slot(resource.id, dt.date.fromisoformat(booking["date"]), dt.time.fromisoformat(booking["start"]),
+                dt.time.fromisoformat(booking["end"]))
+    now = ctx.clock.now()
+    if booking["status"] in ACTIVE and not rules.can_cancel(slot, now):
+        return Reply(ctx.render("booking/too_late_to_cancel.txt", b=booking, resource=resource))
+    ok, result = ctx.store.bookings.transition(booking, ACTIVE, "cancelled", free=True, cancelled=now.timestamp())
+    if not ok:
+        return Reply(ctx.render("booking/not_active.txt", b=booking, state=result))
+    _tell_staff(ctx, resource, "booking/staff_cancelled.txt", result)
+    ctx.store.unschedule(_reminder_job(result))
+    return Reply(ctx.render("booking/cancelled.txt", b=result, resource=resource))
+
+
+# -- staff ---------------------------------------------------------------------------------------------
+def staff_command(message: Message, verb: str, code: str, reason: str, ctx: Context) -> Reply:
+    staff = ctx.store.staff_by_openid(message.openid)
+    if staff is None:
+        return Reply(ctx.render("booking/staff_only.txt"))
+    letters = {r.code: r.id for r in ctx.kb.resources.values()}
+    booking = ctx.store.bookings.get(code, letters)
+    if booking is None:
+        return Reply(ctx.render("booking/not_found.txt", code=code))
+    resource = ctx.kb.resources[booking["resource"]]
+    now = ctx.clock.now().timestamp()
+    if verb == "同意":
+        ok, result = ctx.store.bookings.transition(booking, ("pending",), "confirmed", free=False,
+                                                   decided_by=staff["name"], decided=now)
+        told = "booking/approved.txt"
+    elif verb == "拒绝":
+        if not reason:
+            return Reply(ctx.render("booking/staff_usage.txt"))
+        ok, result = ctx.store.bookings.transition(booking, ("pending",), "declined", free=True,
+                                                   decided_by=staff["name"], decided=now, reason=reason)
+        told = "booking/declined.txt"
+    else:  # 爽约
+        ok, result = ctx.store.bookings.transition(booking, ("confirmed",), "no_show", free=False,
+                                                   decided_by=staff["name"], decided=now)
+        told = "booking/no_show.txt"
+        if ok:
+            ctx.store.bookings.record_no_show(booking["openid"], booking["code"], now)
+    if not ok:
+        return Reply(ctx.render("booking/not_active.txt", b=booking, state=result))
+    text = ctx.render(told, b=result, resource=resource, center=ctx.kb.center)
+    ctx.store.enqueue(result["openid"], "text", {"content": text}, dedup=f"booking:{code}:{result['status']}")
+    if result["status"] == "declined":
+        ctx.store.unschedule(_reminder_job(result))
+    return Reply(ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource))
+
+
+def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) -> None:
+    text = ctx.render(template, b=booking, resource=resource)
+    for name in resource.staff:
+        member = ctx.store.staff(name)
+        if member:
+            ctx.store.enqueue(member["openid"], "text", {"content": text},
+                              dedup=f"staff:{member['openid']}:{booking['code']}:{booking['status']}")
+
+
+def _reminder_job(booking: dict) -> dict:
+    return {"kind": "booking_reminder", "code": booking["code"], "resource": booking["resource"]}
+
+
+def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
+    at = booking["starts"] - REMIND_BEFORE.total_seconds()
+    if at > now.timestamp():
+        ctx.store.schedule(_reminder_job(booking), at)
+
+
+def reminder_text(job: dict, ctx: Context) -> tuple[str, str] | None:
+    """(openid, text) of a due reminder, or None when the booking is no longer active."""
+    letters = {r.code: r.id for r in ctx.kb.resources.values()}
+    booking = ctx.store.bookings.get(job["code"], letters)
+    if booking is None or booking["status"] not in ACTIVE:
+        return None
+    resource = ctx.kb.resources[booking["resource"]]
+    return booking["openid"], ctx.render("booking/reminder.txt", b=booking, resource=resource)
