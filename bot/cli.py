@@ -304,6 +304,72 @@ def kb_referrals(since: str, until: str | None) -> None:
                    f"「{row['question']}」")
 
 
+# -- staff and bookings ------------------------------------------------------------------------
+@main.group()
+def staff() -> None:
+    """The staff roster: who receives handoffs and may approve bookings on WeChat."""
+
+
+@staff.command("add")
+@click.option("--name", required=True)
+@click.option("--openid", required=True, help="the staff member's openid on the center's account")
+@click.option("--role", type=click.Choice(["window", "delegate", "leader"]), default="window", show_default=True)
+@click.option("--backup", default="", help="name of the B holder who stands in (AB岗)")
+def staff_add(name: str, openid: str, role: str, backup: str) -> None:
+    """Add or update a staff member."""
+    store = _store(_settings())
+    if backup and store.staff(backup) is None:
+        raise click.ClickException(f"no staff member named {backup}: add the backup first")
+    store.add_staff(name, openid, role, backup)
+    click.echo(f"staff {name} ({role}) saved")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """List the staff (openids shortened)."""
+    rows = _store(_settings()).staff_list()
+    if not rows:
+        click.echo("no staff yet: centerbot staff add --name NAME --openid OPENID")
+    for row in rows:
+        backup = f"  backup {row['backup']}" if row.get("backup") else ""
+        click.echo(f"{row['name']}  {row['role']}  {row['openid'][:6]}…{backup}")
+
+
+@staff.command("remove")
+@click.argument("name")
+def staff_remove(name: str) -> None:
+    """Remove a staff member (not while they are someone's backup: the A/B post would be left empty)."""
+    store = _store(_settings())
+    backs_up = [row["name"] for row in store.staff_list() if row.get("backup") == name]
+    if backs_up:
+        raise click.ClickException(f"{name} is the backup of {', '.join(backs_up)}: give them another first")
+    if not store.remove_staff(name):
+        raise click.ClickException(f"no staff member named {name}")
+    click.echo(f"staff {name} removed")
+
+
+@main.command()
+@click.option("--date", "day", help="YYYY-MM-DD (default: today)")
+def bookings(day: str | None) -> None:
+    """A day's bookings per resource (names and phones masked)."""
+    import datetime as dt
+
+    from bot.clock import Clock
+    from bot.store import mask_phones
+
+    settings = _settings()
+    try:
+        date = dt.date.fromisoformat(day) if day else Clock().today()
+    except ValueError:
+        raise click.BadParameter(f"'{day}' is not a date like 2026-11-25") from None
+    names = {r.id: r.name for r in load(settings.knowledge_dir).resources.values()}
+    rows = sorted(_store(settings).bookings.of_day(date.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
+    click.echo(f"{len(rows)} booking(s) on {date.isoformat()}")
+    for b in rows:
+        click.echo(f"{b['code']}  {names.get(b['resource'], b['resource'])}  {b['start']}-{b['end']}  "
+                   f"{b['status']}  {b['name'][:1]}**  {mask_phones(b['phone'])}")
+
+
 # -- the outbox -----------------------------------------------------------------------------
 @main.group()
 def outbox() -> None:

@@ -149,3 +149,27 @@ def test_gunicorn_serves_the_app_factory_from_the_procfile(tmp_path, redis_url):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_staff_roster_commands(settings_env):
+    runner = CliRunner()
+    assert runner.invoke(main, ["staff", "add", "--name", "王芳", "--openid", "o_wang123"], env=settings_env).exit_code == 0
+    bad = runner.invoke(main, ["staff", "add", "--name", "李强", "--openid", "o_li", "--backup", "无此人"], env=settings_env)
+    assert bad.exit_code != 0 and "no staff member named 无此人" in bad.output
+    ok = runner.invoke(main, ["staff", "add", "--name", "李强", "--openid", "o_li456", "--role", "leader",
+                              "--backup", "王芳"], env=settings_env)
+    assert ok.exit_code == 0, ok.output
+    listed = runner.invoke(main, ["staff", "list"], env=settings_env).output
+    assert "王芳  window  o_wang…" in listed and "李强  leader" in listed and "backup 王芳" in listed
+    refused = runner.invoke(main, ["staff", "remove", "王芳"], env=settings_env)
+    assert refused.exit_code != 0 and "backup of 李强" in refused.output
+    assert runner.invoke(main, ["staff", "remove", "李强"], env=settings_env).exit_code == 0
+    assert runner.invoke(main, ["staff", "remove", "王芳"], env=settings_env).exit_code == 0
+    assert "no staff yet" in runner.invoke(main, ["staff", "list"], env=settings_env).output
+
+
+def test_bookings_command_lists_a_day_with_masked_phones(chat, settings_env):
+    chat.send("预约 健身房 明天 下午3点 张三 13800138000", user="o_b")
+    out = CliRunner().invoke(main, ["bookings", "--date", "2026-11-24"], env=settings_env)
+    assert out.exit_code == 0, out.output
+    assert "1 booking(s)" in out.output and "健身房  15:00-16:00  confirmed  张**  138****8000" in out.output
