@@ -80,20 +80,32 @@ def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
     text = message.text.strip()
     if _MINE.match(text) or _CANCEL.match(text):
         return handle(message, session, ctx)
-    return step(message, session, ctx)
+    if not absorb(text, session["slots"], ctx):
+        return None  # not an answer to the form: the citizen changed the subject
+    return step(message, session, ctx, absorbed=True)
 
 
-def step(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+def absorb(text: str, state: dict[str, Any], ctx: Context) -> bool:
+    """Put what the text says into the form; False when it says nothing the form can use."""
+    form = state["form"]
+    before = dict(form)
+    picked = _pick(text, state)
+    if picked is not None:
+        form[state["asking"]] = picked
+        return True
+    fill(text, form, state.get("asking"), ctx)
+    if state.get("asking") == "phone" and "phone" not in form and re.search(r"\d{5,}", text):
+        return True  # a wrong number: asked again
+    return form != before
+
+
+def step(message: Message, session: dict[str, Any], ctx: Context, absorbed: bool = False) -> Reply:
     """Fill what the message gives, validate, and ask for the first slot still empty."""
     state = session["slots"]
     form: dict[str, Any] = state["form"]
     now = ctx.clock.now()
-    text = message.text.strip()
-    picked = _pick(text, state)
-    if picked is not None:
-        form[state["asking"]] = picked
-    else:
-        fill(text, form, state.get("asking"), ctx)
+    if not absorbed:
+        absorb(message.text.strip(), state, ctx)
     resource = ctx.kb.resources.get(form.get("resource", ""))
     if resource is None:
         return ask(session, "resource", ctx, resources=list(ctx.kb.resources.values()))
@@ -170,7 +182,7 @@ def fill(text: str, form: dict[str, Any], asking: str | None, ctx: Context) -> N
 
 
 _NOT_NAMES = re.compile(r"预约|预订|预定|今天|明天|后天|上午|下午|晚上|早上|中午|周|星期|礼拜|点|半|号|月|日|"
-                        r"取消|我要|我想|帮我|一个|可以|谢谢|你好|您好|是|的")
+                        r"取消|我要|我想|帮我|一个|可以|谢谢|你好|您好|是|的|怎么|什么|吗|呢|哪|啥|谁|多少|几")
 
 
 def _leftover_name(text: str, used: list[str]) -> str | None:

@@ -217,3 +217,10 @@ def test_a_cancelled_booking_gets_no_reminder(chat, ctx, store, clock):
 def test_every_menu_booking_key_works(chat):
     assert "请回复序号" in chat.event("CLICK", key="BOOK", user="o_menu")
     assert "没有尚未使用的预约" in chat.event("CLICK", key="MY_BOOKINGS", user="o_menu")
+
+
+def test_a_new_question_in_the_middle_of_the_form_is_answered_and_ends_the_form(chat, store):
+    chat.send("预约 健身房 明天 下午3点", user="o_switch")
+    assert store.load_session("o_switch")["flow"] == "booking.form"
+    assert "党费" in chat.send("党费怎么交", user="o_switch")
+    assert store.load_session("o_switch").get("flow") != "booking.form"
