@@ -30,7 +30,7 @@ class Renderer:
     def __init__(self) -> None:
         self.env = _env()
 
-    def __call__(self, name: str, **context) -> str:
+    def __call__(self, name: str, /, **context) -> str:
         text = self.env.get_template(name).render(**context)
         if name.endswith(".txt"):
             text = _BLANKS.sub("\n\n", text).strip()

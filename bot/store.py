@@ -17,7 +17,12 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  a person's booking codes by start time; their no-shows by time
   {bookings}:day:<yyyymmdd>      every booking code of a day, for staff
   {staff}:roster / :by-openid    staff members (name -> JSON) and who an openid is
-  {sched}:due                    scheduled jobs (reminders) by due time, taken once by one worker
+  {sched}:due                    scheduled jobs (reminders, escalations) by due time, taken once
+  {rec}:r:<no> / :h:<no> / :seq:<yyyymmdd> / :open / :staff:<name> / :user:<openid> / :idem:<key>
+                                 first-responder records and delegation cases: the record, its
+                                 append-only history, numbering, open records by due time, per-staff
+                                 and per-citizen indexes; one hash tag, so a change is one transaction
+  {u:<openid>}:rating            the record a citizen is asked to rate
 """
 from __future__ import annotations
 
@@ -125,6 +130,21 @@ end
 return {'ok', out}
 """
 
+# Create a record once. KEYS: record, history, open index, staff set, user list, idempotency key
+# ARGV: record number, record JSON fields (flat), history entry, due timestamp, idempotency TTL
+_CREATE_RECORD = """
+if redis.call('SET', KEYS[6], ARGV[1], 'NX', 'EX', tonumber(ARGV[5])) == false then
+  return redis.call('GET', KEYS[6])
+end
+local fields = cjson.decode(ARGV[2])
+for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], tonumber(ARGV[4]), ARGV[1])
+if KEYS[4] ~= KEYS[1] then redis.call('SADD', KEYS[4], ARGV[1]) end
+if KEYS[5] ~= KEYS[1] then redis.call('RPUSH', KEYS[5], ARGV[1]) end
+return ARGV[1]
+"""
+
 _TAKE_JOBS = """
 local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, job in ipairs(jobs) do redis.call('ZREM', KEYS[1], job) end
@@ -149,6 +169,7 @@ class Store:
         self._book = self.r.register_script(_BOOK)
         self._transition = self.r.register_script(_TRANSITION)
         self._take_jobs = self.r.register_script(_TAKE_JOBS)
+        self._create_record = self.r.register_script(_CREATE_RECORD)
 
     # -- key names -------------------------------------------------------------------------
     def key(self, tag: str, *parts: str) -> str:
@@ -190,7 +211,8 @@ class Store:
 
     def forget_user(self, openid: str) -> None:
         """On unsubscribe: delete the user's session and profile (records are kept, unlinked)."""
-        self.r.delete(self._user(openid, "session"), self._user(openid, "profile"))
+        self.r.delete(self._user(openid, "session"), self._user(openid, "profile"), self._user(openid, "rating"))
+        self.records.unlink_user(openid)
 
     # -- exactly-once delivery ------------------------------------------------------------------
     def claim_message(self, openid: str, msg_key: str) -> Seen:
@@ -290,6 +312,26 @@ class Store:
     @property
     def bookings(self) -> "BookingStore":
         return BookingStore(self)
+
+    @property
+    def records(self) -> "RecordStore":
+        return RecordStore(self)
+
+    def bind_code(self, name: str, code: str, ttl: int = 24 * 3600) -> None:
+        """A one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""
+        self.r.set(self.key("staff", "bind", code), name, ex=ttl)
+
+    def use_bind_code(self, code: str) -> str | None:
+        return self.r.getdel(self.key("staff", "bind", code))
+
+    def set_away(self, name: str, until: float | None) -> None:
+        if until is None:
+            self.r.hdel(self.key("staff", "away"), name)
+        else:
+            self.r.hset(self.key("staff", "away"), name, until)
+
+    def away_until(self, name: str) -> float:
+        return float(self.r.hget(self.key("staff", "away"), name) or 0)
 
     def schedule(self, job: dict[str, Any], at: float) -> None:
         """Run `job` at `at` (once: the member is the job itself, so scheduling it twice is one job)."""
@@ -457,6 +499,103 @@ class BookingStore:
 
     def no_shows(self, openid: str, since: float) -> int:
         return self.r.zcount(self.s._user(openid, "noshows"), since, "+inf")
+
+
+RECORD_IDEMPOTENCY_TTL = 7 * 24 * 3600
+
+
+class RecordStore:
+    """First-responder records and delegation cases, each change one transaction with its history."""
+
+    def __init__(self, store: "Store"):
+        self.s = store
+        self.r = store.r
+
+    def _k(self, *parts: str) -> str:
+        return self.s.key("rec", *parts)
+
+    def next_number(self, prefix: str, day: str) -> str:
+        """TS20261122-0007: unique across workers (one counter per day for every type)."""
+        seq = self.r.incr(self._k("seq", day))
+        self.r.expire(self._k("seq", day), 3 * 24 * 3600)
+        return f"{prefix}{day}-{seq:04d}"
+
+    def create(self, no: str, fields: dict[str, Any], event: dict[str, Any], due: float,
+               idempotency: str) -> tuple[str, bool]:
+        """Store a new record unless `idempotency` made one already: (number, created now)."""
+        staff = fields.get("responder") or ""
+        openid = fields.get("openid") or ""
+        keys = [self._k("r", no), self._k("h", no), self._k("open"),
+                self._k("staff", staff) if staff else self._k("r", no),
+                self._k("user", openid) if openid else self._k("r", no), self._k("idem", idempotency)]
+        flat = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in fields.items()}
+        got = self.s._create_record(keys=keys, args=[no, json.dumps(flat, ensure_ascii=False),
+                                                     json.dumps(event, ensure_ascii=False), due,
+                                                     RECORD_IDEMPOTENCY_TTL])
+        return got, got == no
+
+    def get(self, no: str) -> dict[str, Any] | None:
+        raw = self.r.hgetall(self._k("r", no.strip().upper()))
+        if not raw:
+            return None
+        out: dict[str, Any] = {}
+        for k, v in raw.items():
+            try:
+                out[k] = json.loads(v) if v[:1] in "{[" or k in ("due", "created", "taken") else v
+            except ValueError:
+                out[k] = v
+        return out
+
+    def history(self, no: str) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.r.lrange(self._k("h", no), 0, -1)]
+
+    def update(self, no: str, fields: dict[str, Any], event: dict[str, Any], *, staff: str = "",
+               new_staff: str | None = None, close: bool = False, due: float | None = None) -> None:
+        """Change a record: new fields, one history entry, and the indexes that follow, in one transaction.
+
+        `staff` is who holds it now; `new_staff` who takes it over; `close` ends it (off every open index).
+        """
+        pipe = self.r.pipeline(transaction=True)
+        if fields:
+            pipe.hset(self._k("r", no), mapping={k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                                                 for k, v in fields.items()})
+        pipe.rpush(self._k("h", no), json.dumps(event, ensure_ascii=False))
+        if new_staff is not None and new_staff != staff:
+            if staff:
+                pipe.srem(self._k("staff", staff), no)
+            if new_staff and not close:
+                pipe.sadd(self._k("staff", new_staff), no)
+        if close:
+            pipe.zrem(self._k("open"), no)
+            for name in {staff, new_staff} - {None, ""}:
+                pipe.srem(self._k("staff", name), no)
+        elif due is not None:
+            pipe.zadd(self._k("open"), {no: due})
+        pipe.execute()
+
+    def of_staff(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in (self.get(no) for no in sorted(self.r.smembers(self._k("staff", name)))) if r]
+
+    def of_user(self, openid: str) -> list[dict[str, Any]]:
+        return [r for r in (self.get(no) for no in self.r.lrange(self._k("user", openid), 0, -1)) if r]
+
+    def open_numbers(self) -> list[str]:
+        return self.r.zrange(self._k("open"), 0, -1)
+
+    def unlink_user(self, openid: str) -> None:
+        """On unsubscribe: keep the center's records, forget whose WeChat they came from."""
+        for no in self.r.lrange(self._k("user", openid), 0, -1):
+            self.r.hset(self._k("r", no), "openid", "")
+        self.r.delete(self._k("user", openid))
+
+    def ask_rating(self, openid: str, no: str) -> None:
+        self.r.set(self.s._user(openid, "rating"), no, ex=7 * 24 * 3600)
+
+    def rating_asked(self, openid: str) -> str | None:
+        return self.r.get(self.s._user(openid, "rating"))
+
+    def rating_done(self, openid: str) -> None:
+        self.r.delete(self.s._user(openid, "rating"))
 
 
 class TokenStorage:

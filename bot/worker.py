@@ -30,10 +30,13 @@ WINDOW = 48 * 3600  # WeChat accepts customer-service messages this long after t
 
 def run_jobs(ctx, template_id: str | None = None) -> int:
     """Turn the jobs due now into outbox messages; each job runs once, on one worker."""
-    from handlers import booking  # the jobs speak the conversation's language
+    from handlers import booking, records  # the jobs speak the conversation's language
 
     queued = 0
     for job in ctx.store.take_due_jobs():
+        if job.get("kind", "").startswith("record_"):
+            queued += records.run_job(ctx, job)
+            continue
         if job.get("kind") != "booking_reminder":
             log.warning("unknown job kind %r dropped", job.get("kind"))
             continue

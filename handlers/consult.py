@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
+from handlers import records
 from handlers.context import Context
 from handlers.message import Message, Reply
 from knowledge.matcher import material_parts
@@ -51,6 +52,8 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     if result.outcome == "refer":
         return referral(message.text, result.unit, ctx)
     if result.outcome == "report":
+        if ctx.kb.center.records is not None:  # 首问负责: record it and hand it to staff
+            return records.start(session, ctx, records.classify(message.text), message.text, message)
         return Reply(ctx.render("consult/report.txt", center=ctx.kb.center))
     return fallback(message.text, ctx)
 

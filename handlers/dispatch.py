@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from handlers import booking, center, common, consult
+from handlers import booking, center, common, consult, records, staff
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -30,13 +30,17 @@ FLOWS: dict[str, Step] = {
     consult.CHECK: consult.on_check,
     booking.FORM: booking.on_form,
     booking.PICK_CANCEL: booking.on_pick_cancel,
+    records.FORM: records.on_form,
+    records.RATE_REASON: records.on_rate_reason,
 }
 
 HANDLERS: list[Handler] = [
     Handler("event", lambda m, s, c: m.kind == "event", common.on_event),
     Handler("media", lambda m, s, c: not m.has_text, common.on_media),
     Handler("global", common.is_global_word, common.on_global_word),
+    Handler("staff", staff.matches, staff.handle),
     Handler("booking", booking.matches, booking.handle),
+    Handler("records", records.matches, records.handle),
     Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
     Handler("material-check", consult.is_check_request, consult.start_check),
     Handler("center", center.matches, center.answer),

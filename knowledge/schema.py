@@ -105,6 +105,40 @@ class CalendarYear(Strict):
     workdays: list[dt.date] = []
 
 
+RECORD_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "delegation", "visit",
+                "rectification")
+
+
+class RecordType(Strict):
+    """One kind of first-responder record: its label, number prefix, due date and A/B holders."""
+
+    label: str
+    prefix: str = Field(pattern=r"^[A-Z]{2}$")
+    due_days: int = Field(ge=0, description="working days to answer")
+    a: str | None = Field(default=None, description="roster name of the A holder (None: the leaders)")
+    b: str | None = Field(default=None, description="roster name of the B holder who stands in")
+    leaders: bool = Field(default=False, description="the leaders get a summary of every record")
+
+
+class RecordsConfig(Strict):
+    takeover_minutes: int = Field(default=30, ge=1, description="working minutes A has to take a record")
+    leaders: list[str] = Field(default=[], description="roster names of the center's leaders")
+    types: dict[str, RecordType]
+
+    @model_validator(mode="after")
+    def _all_types(self) -> "RecordsConfig":
+        missing = [t for t in RECORD_TYPES if t not in self.types]
+        unknown = [t for t in self.types if t not in RECORD_TYPES]
+        if missing or unknown:
+            raise ValueError(f"types must be exactly {', '.join(RECORD_TYPES)}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+        prefixes = [t.prefix for t in self.types.values()]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError("record type prefixes must differ")
+        return self
+
+
 class Center(Strict):
     name: str
     sample: bool = False
@@ -117,6 +151,7 @@ class Center(Strict):
     welcome: str = ""
     categories: list[str] = Field(default=[], description="the order categories are listed in")
     popular: list[str] = Field(default=[], max_length=8, description="matter ids offered as 热门事项")
+    records: RecordsConfig | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Center":

