@@ -348,6 +348,44 @@ def staff_remove(name: str) -> None:
     click.echo(f"staff {name} removed")
 
 
+@staff.command("away")
+@click.argument("name")
+@click.option("--until", "until", help="last day away, YYYY-MM-DD; omit to mark them back")
+def staff_away(name: str, until: str | None) -> None:
+    """Mark a staff member away (their B holder takes their records) until a day, or back."""
+    import datetime as dt
+
+    from bot.clock import CST
+
+    store = _store(_settings())
+    if store.staff(name) is None:
+        raise click.ClickException(f"no staff member named {name}")
+    if until is None:
+        store.set_away(name, None)
+        click.echo(f"{name} is back")
+        return
+    try:
+        end = dt.datetime.combine(dt.date.fromisoformat(until) + dt.timedelta(days=1), dt.time(0), CST)
+    except ValueError:
+        raise click.BadParameter(f"'{until}' is not a date like 2026-11-30") from None
+    store.set_away(name, end.timestamp())
+    click.echo(f"{name} is away until {until} (inclusive)")
+
+
+@staff.command("bind-code")
+@click.argument("name")
+def staff_bind_code(name: str) -> None:
+    """A one-time code (valid 24 h) the staff member sends as "绑定 <code>" to bind their own WeChat."""
+    import secrets
+
+    store = _store(_settings())
+    if store.staff(name) is None:
+        raise click.ClickException(f"no staff member named {name}: add them first (any placeholder openid)")
+    code = secrets.token_hex(4).upper()
+    store.bind_code(name, code)
+    click.echo(f"{name} sends this to the center's account within 24 hours:  绑定 {code}")
+
+
 @main.command()
 @click.option("--date", "day", help="YYYY-MM-DD (default: today)")
 def bookings(day: str | None) -> None:

@@ -32,6 +32,9 @@ def redis_server_binary() -> str:
 def server_config(data_dir: Path, port: int = 0, socket: Path | None = None) -> str:
     """A redis.conf for a private, persistent server listening on a unix socket (and a port if given)."""
     socket = socket or data_dir / SOCKET
+    # Every write goes to the append-only file before Redis replies, so a killed server loses nothing;
+    # `appendfsync always` also flushes it to disk each time, so bookings and records survive an OS
+    # crash or a power cut too (the center's writes are few; the cost is in BENCHMARKS.md).
     return "\n".join([
         f"dir {data_dir}",
         f"port {port}",
@@ -42,7 +45,7 @@ def server_config(data_dir: Path, port: int = 0, socket: Path | None = None) -> 
         f"logfile {data_dir / 'redis.log'}",
         "daemonize yes",
         "appendonly yes",
-        "appendfsync everysec",
+        "appendfsync always",
         "dbfilename dump.rdb",
         "save 900 1",
         "save 60 1000",

@@ -21,10 +21,11 @@ TERMINATION_REASONS = ("申请人提供的材料虚假", "不符合办理条件�
                        "政策调整或不可抗力", "其他原因")
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 
-_TRIGGERS = [("report", re.compile(r"举报")), ("complaint", re.compile(r"投诉|态度|乱收费|推诿|不作为|刁难|服务差|踢皮球|推来推去")),
-             ("suggestion", re.compile(r"建议|意见")), ("help", re.compile(r"求助|帮帮|救救|反映|坏了|没人管|没人修")),
-             ("visit", re.compile(r"记者|媒体|采访|上级检查|来访参观"))]
+_TRIGGERS = [("visit", re.compile(r"记者|媒体|采访|来访参观|考察团")), ("consultation", re.compile(r"^(我要|我想)?留言")),
+             ("report", re.compile(r"举报")), ("complaint", re.compile(r"投诉|态度|乱收费|推诿|不作为|刁难|服务差|踢皮球|推来推去")),
+             ("suggestion", re.compile(r"建议|意见")), ("help", re.compile(r"求助|帮帮|救救|反映|坏了|没人管|没人修"))]
 _START = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映(问题|情况)?|求助|提(个)?(意见|建议)|留言)$")
+_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|记者|媒体采访")
 _DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 _MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题)$")
 _QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
@@ -294,7 +295,11 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     if ctx.kb.center.records is None:
         return False
     text = message.text.strip()
-    if _MINE.match(text) or _QUERY.match(text) or _START.match(text):
+    if _MINE.match(text) or _QUERY.match(text):
+        return True
+    if session.get("flow") == FORM:
+        return False  # the form in progress takes this message as its answer
+    if _START.match(text) or _LEAD.search(text):
         return True
     if ctx.store.records.rating_asked(message.openid) and _rating_of(text) is not None:
         return True

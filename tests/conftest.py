@@ -39,7 +39,7 @@ def redis_url():
     data = Path(tempfile.mkdtemp(prefix="centerbot-test-redis-"))
     socket = data / "redis.sock"
     conf = data / "redis.conf"
-    conf.write_text(server_config(data, socket=socket).replace("appendfsync everysec", "appendfsync no"))
+    conf.write_text(server_config(data, socket=socket).replace("appendfsync always", "appendfsync no"))
     subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
     client = redis.Redis(unix_socket_path=str(socket))
     for _ in range(200):

@@ -173,3 +173,16 @@ def test_bookings_command_lists_a_day_with_masked_phones(chat, settings_env):
     out = CliRunner().invoke(main, ["bookings", "--date", "2026-11-24"], env=settings_env)
     assert out.exit_code == 0, out.output
     assert "1 booking(s)" in out.output and "健身房  15:00-16:00  confirmed  张**  138****8000" in out.output
+
+
+def test_staff_away_and_bind_code(settings_env, chat, store):
+    runner = CliRunner()
+    runner.invoke(main, ["staff", "add", "--name", "王芳", "--openid", "o_placeholder"], env=settings_env)
+    out = runner.invoke(main, ["staff", "away", "王芳", "--until", "2026-11-30"], env=settings_env)
+    assert out.exit_code == 0 and "away until 2026-11-30" in out.output
+    assert store.away_until("王芳") > 0
+    assert runner.invoke(main, ["staff", "away", "王芳"], env=settings_env).exit_code == 0
+    assert store.away_until("王芳") == 0
+    code = runner.invoke(main, ["staff", "bind-code", "王芳"], env=settings_env).output.split("绑定 ")[1].strip()
+    assert "已绑定" in chat.send(f"绑定 {code}", user="o_wang_real")
+    assert store.staff("王芳")["openid"] == "o_wang_real"

@@ -207,3 +207,24 @@ def test_staff_bind_their_wechat_with_a_one_time_code(chat, store, staff):
     assert "已绑定" in chat.send("绑定 ABC123", user="o_wang_new_phone")
     assert store.staff_by_openid("o_wang_new_phone")["name"] == "王芳"
     assert "无效" in chat.send("绑定 ABC123", user="o_someone")
+
+
+def test_press_visitors_go_straight_to_the_leaders(chat, store, staff):
+    chat.send("我是市报记者，想来中心采访便民服务", user="o_press")
+    chat.send("刘记者", user="o_press")
+    done = chat.send("13600000000", user="o_press")
+    no = number_of(done)
+    assert no.startswith("LF") and store.records.get(no)["responder"] == "张书记"
+    assert no in last(store, "o_leader")
+
+
+def test_a_question_nobody_could_answer_can_be_left_for_staff(chat, store, staff):
+    assert "留言" in chat.send("帮我推荐一部好看的电影", user="o_q")
+    assert "情况告诉我们" in chat.send("留言", user="o_q")
+    chat.send("想问问村里今年修路的计划", user="o_q")
+    chat.send("张三", user="o_q")
+    assert number_of(chat.send("13800138000", user="o_q")).startswith("ZX")
+
+
+def test_a_suggestion_with_its_content_in_the_first_message(chat, store, staff):
+    assert "姓名" in chat.send("建议在村口装一盏路灯，晚上太黑了", user="o_s")
