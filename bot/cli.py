@@ -106,7 +106,7 @@ def worker() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("worker started; " + settings.describe().splitlines()[0])
     OutboxSender(ctx.store, make_client(settings, ctx.store)).run_forever(
-        stop, ctx=ctx, template_id=settings.reminder_template)
+        stop, ctx=ctx)
 
 
 # -- talking to a running bot -----------------------------------------------------------------

@@ -26,7 +26,7 @@ class Settings:
     data_dir: Path
     knowledge_dir: Path
     public_url: str
-    reminder_template: str | None = None
+    notice_template: str | None = None
     production: bool = False
     defaults_used: tuple[str, ...] = field(default=())
 
@@ -67,7 +67,7 @@ class Settings:
             data_dir=Path(get("CENTERBOT_DATA_DIR", "./var")).resolve(),
             knowledge_dir=Path(get("CENTERBOT_KNOWLEDGE_DIR", str(SAMPLE_KNOWLEDGE_DIR))).resolve(),
             public_url=(get("CENTERBOT_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
-            reminder_template=get("WECHAT_TEMPLATE_REMINDER"),
+            notice_template=get("WECHAT_TEMPLATE_NOTICE"),
             production=production,
             defaults_used=tuple(defaults),
         )

@@ -25,37 +25,22 @@ def retry_delay(attempts_so_far: int) -> float | None:
     return float(BACKOFF[min(attempts_so_far, len(BACKOFF) - 1)])
 
 
-WINDOW = 48 * 3600  # WeChat accepts customer-service messages this long after the user's last message
+def run_jobs(ctx) -> int:
+    """Carry out the jobs due now (reminders, escalations); each job runs once, on one worker."""
+    from handlers import booking, notify, records  # the jobs speak the conversation's language
 
-
-def run_jobs(ctx, template_id: str | None = None) -> int:
-    """Turn the jobs due now into outbox messages; each job runs once, on one worker."""
-    from handlers import booking, records  # the jobs speak the conversation's language
-
-    queued = 0
+    done = 0
     for job in ctx.store.take_due_jobs():
-        if job.get("kind", "").startswith("record_"):
-            queued += records.run_job(ctx, job)
-            continue
-        if job.get("kind") != "booking_reminder":
-            log.warning("unknown job kind %r dropped", job.get("kind"))
-            continue
-        found = booking.reminder_text(job, ctx)
-        if found is None:
-            continue
-        openid, text = found
-        dedup = f"job:{job['kind']}:{job['code']}"
-        last_seen = float(ctx.store.profile(openid).get("last_seen", 0))
-        if ctx.clock.timestamp() - last_seen < WINDOW:
-            ctx.store.enqueue(openid, "text", {"content": text}, dedup=dedup)
-        elif template_id:
-            ctx.store.enqueue(openid, "template", {"template_id": template_id, "data": {
-                "first": {"value": "预约提醒"}, "remark": {"value": text[:60]}}}, dedup=dedup)
+        kind = job.get("kind", "")
+        if kind.startswith("record_"):
+            done += records.run_job(ctx, job)
+        elif kind == "booking_reminder":
+            found = booking.reminder_text(job, ctx)
+            if found is not None:
+                done += notify.citizen(ctx, found[0], found[1], f"job:{kind}:{job['code']}", title="预约提醒")
         else:
-            log.info("reminder %s not sent: outside the 48-hour window and no template configured", job["code"])
-            continue
-        queued += 1
-    return queued
+            log.warning("unknown job kind %r dropped", kind)
+    return done
 
 
 class OutboxSender:
@@ -97,15 +82,14 @@ class OutboxSender:
                 sent += 1
         return sent
 
-    def run_forever(self, stop: threading.Event, interval: float = 1.0, ctx=None,
-                    template_id: str | None = None) -> None:
+    def run_forever(self, stop: threading.Event, interval: float = 1.0, ctx=None) -> None:
         if self.client is None:
             log.warning("WECHAT_APP_ID/WECHAT_APP_SECRET not set: the outbox is kept, not sent "
                         "(see `centerbot outbox list`)")
         while not stop.is_set():
             try:
                 if ctx is not None:
-                    run_jobs(ctx, template_id)
+                    run_jobs(ctx)
                 busy = self.run_once()
             except Exception:  # a Redis outage must not kill the worker; it resumes when Redis returns
                 log.exception("outbox round failed")

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from handlers import notify
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.slots import Refusal, Rules, Slot
@@ -379,7 +380,7 @@ def staff_command(message: Message, verb: str, code: str, reason: str, ctx: Cont
     if not ok:
         return Reply(ctx.render("booking/not_active.txt", b=booking, state=result))
     text = ctx.render(told, b=result, resource=resource, center=ctx.kb.center)
-    ctx.store.enqueue(result["openid"], "text", {"content": text}, dedup=f"booking:{code}:{result['status']}")
+    notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}", title="预约审核结果")
     if result["status"] == "declined":
         ctx.store.unschedule(_reminder_job(result))
     return Reply(ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource))

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from bot.store import mask_phones
+from handlers import notify
 from handlers.context import Context
 from handlers.message import Message, Reply
 from knowledge.schema import RecordType
@@ -87,14 +88,14 @@ def responder_for(ctx: Context, kind: RecordType) -> tuple[dict | None, bool]:
 
 
 def _tell(ctx: Context, openid: str, text: str, dedup: str) -> None:
-    if openid:
-        ctx.store.enqueue(openid, "text", {"content": text}, dedup=dedup)
+    """A citizen's message about their record (customer-service text, else template)."""
+    notify.citizen(ctx, openid, text, dedup)
 
 
 def _tell_staff(ctx: Context, name: str, text: str, dedup: str) -> None:
     member = ctx.store.staff(name) if name else None
     if member:
-        _tell(ctx, member["openid"], text, f"{dedup}:{member['openid']}")
+        ctx.store.enqueue(member["openid"], "text", {"content": text}, dedup=f"{dedup}:{member['openid']}")
 
 
 def _event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any]:
@@ -175,9 +176,16 @@ def take(ctx: Context, staff: dict, no: str) -> dict:
     ctx.store.records.update(record["no"], {"status": "in_progress", "taken": now, "responder": staff["name"]},
                              _event(ctx, staff["name"], "接单"), staff=record.get("responder", ""),
                              new_staff=staff["name"])
-    if record["type"] == "delegation":
-        _tell(ctx, record["openid"], ctx.render("records/delegation_accepted.txt", r=record, staff=staff),
-              f"rec:{record['no']}:accepted")
+    template = "records/delegation_accepted.txt" if record["type"] == "delegation" else "records/taken.txt"
+    _tell(ctx, record["openid"], ctx.render(template, r=record, staff=staff), f"rec:{record['no']}:taken")
+    return ctx.store.records.get(record["no"])
+
+
+def resume(ctx: Context, staff: dict, no: str) -> dict:
+    """Materials complete after a 补正 notice: the case is handled again (办理中)."""
+    record = _load_for(ctx, staff, no)
+    ctx.store.records.update(record["no"], {"status": "in_progress"}, _event(ctx, staff["name"], "材料齐全，办理中"))
+    _tell(ctx, record["openid"], ctx.render("records/resumed.txt", r=record), f"rec:{record['no']}:resumed")
     return ctx.store.records.get(record["no"])
 
 
@@ -198,6 +206,7 @@ def transfer(ctx: Context, staff: dict, no: str, to: str) -> dict:
                              new_staff=to)
     record = ctx.store.records.get(record["no"])
     _hand_off(ctx, record, to)
+    _tell(ctx, record["openid"], ctx.render("records/transferred.txt", r=record), f"rec:{record['no']}:to:{to}")
     return record
 
 

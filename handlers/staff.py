@@ -17,8 +17,9 @@ COMMANDS = {
     "终止": re.compile(rf"^终止\s*{_NO}\s+(.+)$", re.S),
     "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,2}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
     "补正": re.compile(rf"^补正\s*{_NO}\s+(.+)$", re.S),
+    "办理": re.compile(rf"^办理\s*{_NO}\s*$"),
 }
-_VERB = re.compile(r"^(待办|接单|回复|转办|办结|终止|延期|补正)")
+_VERB = re.compile(r"^(待办|接单|回复|转办|办结|终止|延期|补正|办理)")
 _BIND = re.compile(r"^绑定\s*(\w{4,32})\s*$")
 
 
@@ -61,6 +62,8 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
             record = records.finish(ctx, staff, no, m[2].strip())
         elif verb == "终止":
             record = records.terminate(ctx, staff, no, m[2].strip())
+        elif verb == "办理":
+            record = records.resume(ctx, staff, no)
         elif verb == "延期":
             record = records.extend(ctx, staff, no, int(m[2]), m[3].strip())
         else:

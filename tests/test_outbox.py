@@ -116,3 +116,10 @@ def test_outbox_survives_a_new_store_on_the_same_redis(redis_client, clock, stor
     store.enqueue("o_user", "text", {"content": "持久"})
     again = Store(redis_client, clock)
     assert [i.payload["content"] for i in again.outbox_for_user("o_user")] == ["持久"]
+
+
+def test_template_messages_are_sent_through_the_template_api(sender, store, standin):
+    store.enqueue("o_user", "template", {"template_id": "TPL", "data": {"first": {"value": "预约提醒"}}})
+    assert sender.run_once() == 1
+    body = standin.sent("/cgi-bin/message/template/send")[0]
+    assert body["touser"] == "o_user" and body["template_id"] == "TPL" and body["data"]["first"]["value"] == "预约提醒"

@@ -228,3 +228,34 @@ def test_a_question_nobody_could_answer_can_be_left_for_staff(chat, store, staff
 
 def test_a_suggestion_with_its_content_in_the_first_message(chat, store, staff):
     assert "姓名" in chat.send("建议在村口装一盏路灯，晚上太黑了", user="o_s")
+
+
+def test_the_citizen_is_told_when_staff_take_and_transfer(chat, store, staff):
+    no = number_of(complain(chat))
+    chat.send(f"接单 {no}", user="o_li")
+    assert "已由工作人员李强受理" in last(store, "o_cit")
+    chat.send(f"转办 {no} 王芳", user="o_li")
+    assert "转由王芳负责" in last(store, "o_cit")
+
+
+def test_materials_complete_after_a_correction_resume_the_case(chat, store, staff):
+    chat.send("想请你们帮我代办低保申请", user="o_res")
+    chat.send("王大妈", user="o_res")
+    no = number_of(chat.send("13700001111", user="o_res"))
+    chat.send(f"补正 {no} 家庭收入证明", user="o_zhao")
+    assert store.records.get(no)["status"] == "awaiting_materials"
+    chat.send(f"办理 {no}", user="o_zhao")
+    assert store.records.get(no)["status"] == "in_progress" and "材料已齐全" in last(store, "o_res")
+    chat.send(f"办结 {no} 已批准，请于下周一到民政窗口领取通知书", user="o_zhao")
+    assert "领取通知书" in last(store, "o_res")
+
+
+def test_outside_the_48_hour_window_a_template_message_is_used_when_configured(chat, store, staff, clock, ctx):
+    no = number_of(complain(chat))
+    clock.advance(hours=49)
+    chat.send(f"回复 {no} 仍在调查中", user="o_li")
+    assert store.outbox_for_user("o_cit")[-1].kind == "text"  # no template configured: kept as text
+    ctx.notice_template = "TPL-NOTICE"
+    chat.send(f"回复 {no} 调查结束", user="o_li")
+    item = store.outbox_for_user("o_cit")[-1]
+    assert item.kind == "template" and item.payload["template_id"] == "TPL-NOTICE"
