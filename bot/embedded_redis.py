@@ -6,12 +6,16 @@ Data lives in the data directory with the append-only file on, so nothing is los
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import redis
 
@@ -109,3 +113,28 @@ def stop_server(data_dir: Path, timeout: float = 10.0) -> bool:
     if pid:
         os.kill(pid, signal.SIGKILL)
     return True
+
+
+@contextlib.contextmanager
+def temporary_server(fsync: str = "always") -> Iterator[str]:
+    """A throw-away redis-server on a unix socket (tests and benchmarks); yields its URL."""
+    data = Path(tempfile.mkdtemp(prefix="centerbot-redis-"))
+    socket = data / "redis.sock"
+    conf = data / "redis.conf"
+    conf.write_text(server_config(data, socket=socket).replace("appendfsync always", f"appendfsync {fsync}"))
+    subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
+    client = redis.Redis(unix_socket_path=str(socket))
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except (redis.ConnectionError, FileNotFoundError):
+            time.sleep(0.05)
+    try:
+        yield f"unix://{socket}"
+    finally:
+        try:
+            client.shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass
+        shutil.rmtree(data, ignore_errors=True)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from handlers import notify
+from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.slots import Refusal, Rules, Slot
@@ -23,9 +24,7 @@ REMIND_BEFORE = dt.timedelta(hours=2)
 _BOOK_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用")
 _MINE = re.compile(r"^(我的预约|查询预约|查看预约|预约查询|我的订单)$")
 _CANCEL = re.compile(r"^取消预约\s*([A-Za-z]{1,3}\d{8,})?\s*$")
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
-_NAME = re.compile(r"^[\u4e00-\u9fa5·]{2,6}$")
 _STAFF = re.compile(r"^(同意|拒绝|爽约)\s*([A-Za-z]{1,3}\d{8,})\s*(.*)$", re.S)
 
 
@@ -158,7 +157,7 @@ def fill(text: str, form: dict[str, Any], asking: str | None, ctx: Context) -> N
         if form.get("day") != day.isoformat():
             form.pop("slot", None)
         form["day"] = day.isoformat()
-    phone = _PHONE.search(text)
+    phone = PHONE.search(text)
     if phone:
         form["phone"] = phone[1]
         text = text.replace(phone[0], " ")
@@ -193,7 +192,7 @@ def _leftover_name(text: str, used: list[str]) -> str | None:
         token = token.strip()
         if token.startswith(("姓名", "名字", "我叫")):
             token = re.sub(r"^(姓名|名字|我叫)[是为]?", "", token)
-        if _NAME.match(token) and not _NOT_NAMES.search(token):
+        if NAME.match(token) and not _NOT_NAMES.search(token):
             return token
     return None
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.store import mask_phones
 from handlers import notify
+from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
 from knowledge.schema import RecordType
@@ -30,8 +31,6 @@ _LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议
 _DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 _MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题)$")
 _QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
-_NAME = re.compile(r"^[\u4e00-\u9fa5·]{2,6}$")
 _ANONYMOUS = re.compile(r"^(匿名|不留名|不想留名|不方便留名|不说)$")
 
 
@@ -357,7 +356,7 @@ def start(session: dict[str, Any], ctx: Context, kind: str, content: str, messag
 
 
 def _absorb_contact(text: str, form: dict[str, Any]) -> None:
-    phone = _PHONE.search(text)
+    phone = PHONE.search(text)
     if phone:
         form["phone"] = phone[1]
 
@@ -384,12 +383,12 @@ def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
     elif asking == "name":
         if _ANONYMOUS.match(text) and form["type"] in ("report", "complaint", "suggestion", "help"):
             form["name"] = "匿名"
-        elif _NAME.match(text):
+        elif NAME.match(text):
             form["name"] = text
         else:
             return _ask(session, ctx, "name", retry=True)
     elif asking == "phone":
-        phone = _PHONE.search(text)
+        phone = PHONE.search(text)
         if phone:
             form["phone"] = phone[1]
         elif form.get("name") == "匿名" and _ANONYMOUS.match(text):

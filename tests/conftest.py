@@ -3,19 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from bot import create_app
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.embedded_redis import redis_server_binary, server_config
+from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
 from bot.store import Store, connect
 from handlers.context import Context
@@ -36,24 +31,8 @@ def redis_url():
     if os.environ.get("CENTERBOT_TEST_REDIS_URL"):
         yield os.environ["CENTERBOT_TEST_REDIS_URL"]
         return
-    data = Path(tempfile.mkdtemp(prefix="centerbot-test-redis-"))
-    socket = data / "redis.sock"
-    conf = data / "redis.conf"
-    conf.write_text(server_config(data, socket=socket).replace("appendfsync always", "appendfsync no"))
-    subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
-    client = redis.Redis(unix_socket_path=str(socket))
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except (redis.ConnectionError, FileNotFoundError):
-            time.sleep(0.05)
-    yield f"unix://{socket}"
-    try:
-        client.shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass
-    shutil.rmtree(data, ignore_errors=True)
+    with temporary_server(fsync="no") as url:
+        yield url
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from bot.workdays import WorkCalendar
-from handlers.when import parse_day, parse_time
+from handlers.when import parse_day
 from knowledge.schema import CalendarYear
 
 
