@@ -10,6 +10,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import redis
 from flask import Blueprint, Response, current_app, request
 
+from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from bot.wechat import BadRequest, Forbidden, Inbound, read_inbound, verify_url
 from handlers.dispatch import handle_message
 from handlers.message import Reply
@@ -79,9 +80,18 @@ def _answer_once(app, inbound: Inbound) -> str:
         log.exception("handler failed (ref %s, kind %s)", ref, msg.kind)
         ctx.store.release_message(msg.openid, msg.dedup_key)
         return ctx.render("common/busy.txt")
+    reply = fit(reply)
     _queue_followups(ctx, msg, reply)
     ctx.store.finish_message(msg.openid, msg.dedup_key, "done", reply.text)
     return reply.text
+
+
+def fit(reply: Reply) -> Reply:
+    """Keep the passive reply within WeChat's 2048 bytes: what does not fit follows, never cut."""
+    if utf8_len(reply.text) <= WECHAT_TEXT_LIMIT:
+        return reply
+    parts = split_by_bytes(reply.text, WECHAT_TEXT_LIMIT)
+    return Reply(parts[0], followups=parts[1:] + reply.followups)
 
 
 def _queue_followups(ctx, msg, reply: Reply, first: int = 0) -> None:

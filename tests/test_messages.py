@@ -112,3 +112,14 @@ def test_a_failing_handler_gets_a_polite_busy_reply_and_the_retry_runs_again(cha
     assert "稍后" in chat.peer.read_reply(res.get_data(as_text=True))["Content"]
     chat.post(xml)
     assert len(calls) == 2
+
+
+def test_a_reply_over_2048_bytes_is_split_never_cut(chat, store, monkeypatch):
+    from handlers.message import Reply
+
+    long_text = "\n".join(f"第{i}行：" + "很长的内容" * 20 for i in range(40))
+    monkeypatch.setattr(dispatch, "dispatch", lambda m, s, c: Reply(long_text))
+    reply = chat.send("随便", user="o_long_reply")
+    assert len(reply.encode()) <= 2048
+    rest = [i.payload["content"] for i in store.outbox_for_user("o_long_reply")]
+    assert "\n".join([reply] + rest) == long_text
