@@ -55,7 +55,7 @@ DIRECTION_PENALTY = 0.55
 CANDIDATES = 40
 LEXICAL_SURE = 92.0  # a lexical top this high and this clear needs no semantic opinion
 SEMANTIC_BASE = 0.84  # cosine below which the embedding says nothing
-SEMANTIC_WEIGHT = 8.0  # points per 0.01 of cosine above the base  # terms per channel taken from rapidfuzz's C scan for exact scoring
+SEMANTIC_WEIGHT = 12.0  # points per 0.01 of cosine above the base: when the words are unsure, meaning decides
 
 
 @lru_cache(maxsize=1)
@@ -271,7 +271,7 @@ class Matcher:
         instead of the size of the base.
         """
         cap = max(50, len(self.terms) // 20)
-        postings = [index[g] for g in _grams(query) if g in index]
+        postings = [index[g] for g in sorted(_grams(query)) if g in index]
         if not postings:
             return []
         rare = [p for p in postings if len(p) <= cap] or [min(postings, key=len)]
@@ -281,7 +281,7 @@ class Matcher:
                 counts[idx] = counts.get(idx, 0) + 1
         if len(counts) <= CANDIDATES:
             return list(counts)
-        return heapq.nlargest(CANDIDATES, counts, key=counts.__getitem__)
+        return heapq.nlargest(CANDIDATES, counts, key=lambda idx: (counts[idx], -idx))  # ties: first term
 
     # -- pieces ---------------------------------------------------------------------------------
     def directions_in(self, text: str) -> dict[int, set[str]]:
