@@ -259,3 +259,21 @@ def test_outside_the_48_hour_window_a_template_message_is_used_when_configured(c
     chat.send(f"回复 {no} 调查结束", user="o_li")
     item = store.outbox_for_user("o_cit")[-1]
     assert item.kind == "template" and item.payload["template_id"] == "TPL-NOTICE"
+
+
+def test_handoff_and_reply_reach_wechat_through_the_api_stand_in(chat, store, staff, standin, settings_env):
+    from bot.config import Settings
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+
+    settings = Settings.from_env(dict(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret",
+                                      WECHAT_API_BASE=standin.base))
+    sender = OutboxSender(store, make_client(settings, store))
+    no = number_of(complain(chat))
+    sender.run_once()
+    to_li = [c for c in standin.sent() if c["touser"] == "o_li"]
+    assert to_li and no in to_li[0]["text"]["content"]
+    assert any(c["touser"] == "o_leader" for c in standin.sent())
+    chat.send(f"回复 {no} 您好，已约谈当事人", user="o_li")
+    sender.run_once()
+    assert any(c["touser"] == "o_cit" and "已约谈当事人" in c["text"]["content"] for c in standin.sent())
