@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
@@ -38,6 +40,21 @@ def build_context(settings: Settings, clock: Clock | None = None, store: Store |
                          cache_dir=settings.data_dir / "cache", notice_template=settings.notice_template)
 
 
+def secret_key(settings: Settings) -> str:
+    """CENTERBOT_SECRET_KEY, or one generated once and kept (0600) in the data directory."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -45,10 +62,15 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.extensions["centerbot"] = context or build_context(settings)
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
 
-    from bot import pages, webhook
+    from bot import console, pages, webhook
 
+    app.secret_key = secret_key(settings)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.public_url.startswith("https://") and settings.production,
+                      PERMANENT_SESSION_LIFETIME=8 * 3600)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(console.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

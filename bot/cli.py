@@ -313,7 +313,8 @@ def staff() -> None:
 @staff.command("add")
 @click.option("--name", required=True)
 @click.option("--openid", required=True, help="the staff member's openid on the center's account")
-@click.option("--role", type=click.Choice(["window", "delegate", "leader"]), default="window", show_default=True)
+@click.option("--role", type=click.Choice(["window", "delegate", "leader", "admin"]), default="window",
+              show_default=True)
 @click.option("--backup", default="", help="name of the B holder who stands in (AB岗)")
 def staff_add(name: str, openid: str, role: str, backup: str) -> None:
     """Add or update a staff member."""
@@ -346,6 +347,20 @@ def staff_remove(name: str) -> None:
     if not store.remove_staff(name):
         raise click.ClickException(f"no staff member named {name}")
     click.echo(f"staff {name} removed")
+
+
+@staff.command("passwd")
+@click.argument("name")
+@click.password_option(help="the new console password (asked for twice when not given)")
+def staff_passwd(name: str, password: str) -> None:
+    """Set a staff member's console password (only its hash is stored)."""
+    if len(password) < 8:
+        raise click.ClickException("a console password has at least 8 characters")
+    store = _store(_settings())
+    if store.staff(name) is None:
+        raise click.ClickException(f"no staff member named {name}")
+    store.set_password(name, password)
+    click.echo(f"password of {name} set")
 
 
 @staff.command("away")

@@ -27,6 +27,7 @@ class Settings:
     knowledge_dir: Path
     public_url: str
     notice_template: str | None = None
+    secret_key: str | None = None
     production: bool = False
     defaults_used: tuple[str, ...] = field(default=())
 
@@ -68,6 +69,7 @@ class Settings:
             knowledge_dir=Path(get("CENTERBOT_KNOWLEDGE_DIR", str(SAMPLE_KNOWLEDGE_DIR))).resolve(),
             public_url=(get("CENTERBOT_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
             notice_template=get("WECHAT_TEMPLATE_NOTICE"),
+            secret_key=env.get("CENTERBOT_SECRET_KEY") or None,
             production=production,
             defaults_used=tuple(defaults),
         )
@@ -93,6 +95,8 @@ class Settings:
                 problems.append("REDIS_URL is required in production (the embedded Redis is for development)")
             if not self.can_send:
                 problems.append("WECHAT_APP_ID and WECHAT_APP_SECRET are required in production")
+            if not self.secret_key:
+                problems.append("CENTERBOT_SECRET_KEY is required in production (it signs console sessions)")
             if self.public_url.startswith("http://127.0.0.1"):
                 problems.append("CENTERBOT_PUBLIC_URL is required in production (links in replies use it)")
         if not self.knowledge_dir.is_dir():

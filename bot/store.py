@@ -130,7 +130,7 @@ end
 return {'ok', out}
 """
 
-# Create a record once. KEYS: record, history, open index, staff set, user list, idempotency key
+# Create a record once. KEYS: record, history, open index, staff set, user list, idempotency key, all
 # ARGV: record number, record JSON fields (flat), history entry, due timestamp, idempotency TTL
 _CREATE_RECORD = """
 if redis.call('SET', KEYS[6], ARGV[1], 'NX', 'EX', tonumber(ARGV[5])) == false then
@@ -142,6 +142,7 @@ redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], tonumber(ARGV[4]), ARGV[1])
 if KEYS[4] ~= KEYS[1] then redis.call('SADD', KEYS[4], ARGV[1]) end
 if KEYS[5] ~= KEYS[1] then redis.call('RPUSH', KEYS[5], ARGV[1]) end
+redis.call('ZADD', KEYS[7], tonumber(ARGV[6]), ARGV[1])
 return ARGV[1]
 """
 
@@ -351,8 +352,10 @@ class Store:
         pipe = self.r.pipeline(transaction=True)
         if old and old["openid"] != openid:
             pipe.hdel(self.key("staff", "by-openid"), old["openid"])
-        pipe.hset(self.key("staff", "roster"), name, json.dumps(
-            {"name": name, "openid": openid, "role": role, "backup": backup}, ensure_ascii=False))
+        member = {"name": name, "openid": openid, "role": role, "backup": backup}
+        if old and old.get("password"):
+            member["password"] = old["password"]
+        pipe.hset(self.key("staff", "roster"), name, json.dumps(member, ensure_ascii=False))
         pipe.hset(self.key("staff", "by-openid"), openid, name)
         pipe.execute()
 
@@ -372,6 +375,31 @@ class Store:
 
     def staff_list(self) -> list[dict[str, str]]:
         return [json.loads(v) for _, v in sorted(self.r.hgetall(self.key("staff", "roster")).items())]
+
+    def set_password(self, name: str, password: str) -> None:
+        from werkzeug.security import generate_password_hash
+
+        member = self.staff(name)
+        if member is None:
+            raise KeyError(name)
+        member["password"] = generate_password_hash(password)
+        self.r.hset(self.key("staff", "roster"), name, json.dumps(member, ensure_ascii=False))
+
+    def check_password(self, name: str, password: str) -> bool:
+        from werkzeug.security import check_password_hash
+
+        member = self.staff(name)
+        return bool(member and member.get("password") and check_password_hash(member["password"], password))
+
+    def count_failed_login(self, who: str, window: int = 900) -> int:
+        key = self.key("console", "failed", who)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, window)
+        return pipe.execute()[0]
+
+    def failed_logins(self, who: str) -> int:
+        return int(self.r.get(self.key("console", "failed", who)) or 0)
 
     def staff_by_openid(self, openid: str) -> dict[str, str] | None:
         name = self.r.hget(self.key("staff", "by-openid"), openid)
@@ -528,11 +556,12 @@ class RecordStore:
         openid = fields.get("openid") or ""
         keys = [self._k("r", no), self._k("h", no), self._k("open"),
                 self._k("staff", staff) if staff else self._k("r", no),
-                self._k("user", openid) if openid else self._k("r", no), self._k("idem", idempotency)]
+                self._k("user", openid) if openid else self._k("r", no), self._k("idem", idempotency),
+                self._k("all")]
         flat = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in fields.items()}
         got = self.s._create_record(keys=keys, args=[no, json.dumps(flat, ensure_ascii=False),
                                                      json.dumps(event, ensure_ascii=False), due,
-                                                     RECORD_IDEMPOTENCY_TTL])
+                                                     RECORD_IDEMPOTENCY_TTL, fields.get("created", 0)])
         return got, got == no
 
     def get(self, no: str) -> dict[str, Any] | None:
@@ -582,6 +611,10 @@ class RecordStore:
 
     def open_numbers(self) -> list[str]:
         return self.r.zrange(self._k("open"), 0, -1)
+
+    def numbers_between(self, since: float, until: float, limit: int = 2000) -> list[str]:
+        """Record numbers created in [since, until), newest first."""
+        return self.r.zrevrangebyscore(self._k("all"), f"({until}", since, start=0, num=limit)
 
     def unlink_user(self, openid: str) -> None:
         """On unsubscribe: keep the center's records, forget whose WeChat they came from."""

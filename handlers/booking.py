@@ -354,10 +354,15 @@ def staff_command(message: Message, verb: str, code: str, reason: str, ctx: Cont
     staff = ctx.store.staff_by_openid(message.openid)
     if staff is None:
         return Reply(ctx.render("booking/staff_only.txt"))
+    return Reply(decide(ctx, staff, verb, code, reason)[1])
+
+
+def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") -> tuple[bool, str]:
+    """同意 / 拒绝 / 爽约 a booking, from WeChat or the console: (done, what to tell the staff member)."""
     letters = {r.code: r.id for r in ctx.kb.resources.values()}
     booking = ctx.store.bookings.get(code, letters)
     if booking is None:
-        return Reply(ctx.render("booking/not_found.txt", code=code))
+        return False, ctx.render("booking/not_found.txt", code=code)
     resource = ctx.kb.resources[booking["resource"]]
     now = ctx.clock.now().timestamp()
     if verb == "同意":
@@ -366,7 +371,7 @@ def staff_command(message: Message, verb: str, code: str, reason: str, ctx: Cont
         told = "booking/approved.txt"
     elif verb == "拒绝":
         if not reason:
-            return Reply(ctx.render("booking/staff_usage.txt"))
+            return False, ctx.render("booking/staff_usage.txt")
         ok, result = ctx.store.bookings.transition(booking, ("pending",), "declined", free=True,
                                                    decided_by=staff["name"], decided=now, reason=reason)
         told = "booking/declined.txt"
@@ -377,12 +382,12 @@ def staff_command(message: Message, verb: str, code: str, reason: str, ctx: Cont
         if ok:
             ctx.store.bookings.record_no_show(booking["openid"], booking["code"], now)
     if not ok:
-        return Reply(ctx.render("booking/not_active.txt", b=booking, state=result))
+        return False, ctx.render("booking/not_active.txt", b=booking, state=result)
     text = ctx.render(told, b=result, resource=resource, center=ctx.kb.center)
     notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}", title="预约审核结果")
     if result["status"] == "declined":
         ctx.store.unschedule(_reminder_job(result))
-    return Reply(ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource))
+    return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
 
 
 def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) -> None:
