@@ -140,14 +140,13 @@ def _hand_off(ctx: Context, record: dict, to: str) -> None:
 
 
 def _schedule_deadlines(ctx: Context, record: dict) -> None:
+    """Yellow at the opening of the working day before the due day; red at the due time itself."""
     due = dt.datetime.fromtimestamp(float(record["due"]), ctx.clock.now().tzinfo)
-    day_before = due_at(ctx, 0, due)
-    # yellow: the opening of the working day before the due day; red: the due time itself
     prev = due.date() - dt.timedelta(days=1)
     while not ctx.calendar.is_workday(prev) and prev > ctx.clock.today():
         prev -= dt.timedelta(days=1)
     yellow = dt.datetime.combine(prev, ctx.kb.center.hours.periods[0].start, due.tzinfo)
-    if yellow > ctx.clock.now() and yellow < day_before:
+    if ctx.clock.now() < yellow < due:
         ctx.store.schedule({"kind": "record_yellow", "no": record["no"], "due": record["due"]}, _ts(yellow))
     ctx.store.schedule({"kind": "record_red", "no": record["no"], "due": record["due"]}, float(record["due"]))
 
