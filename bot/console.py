@@ -19,6 +19,7 @@ bp = Blueprint("console", __name__, url_prefix="/staff")
 
 MAX_FAILED_LOGINS = 5
 ALL_RECORDS = ("leader", "admin")
+ROLES = {"window": "窗口", "delegate": "代办员", "leader": "领导", "admin": "管理员"}
 
 
 def ctx():
@@ -27,7 +28,7 @@ def ctx():
 
 def render(name: str, **values) -> str:
     return ctx().render(f"console/{name}", me=g.get("staff"), csrf=session.get("csrf", ""),
-                        center=ctx().kb.center, flashes=_flashes(), **values)
+                        center=ctx().kb.center, flashes=_flashes(), roles=ROLES, **values)
 
 
 def _flashes() -> list[str]:
