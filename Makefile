@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install clean-data
+.PHONY: run test bench install clean-data browser
+
+# Debian's chromium for the staff console's browser tests (Playwright drives it; its own download is not used).
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +20,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-cjk; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/centerbot run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pyflakes bot handlers knowledge bench tests
 	$(BIN)/python -m pytest -q
 

@@ -27,8 +27,9 @@ def ctx():
 
 
 def render(name: str, **values) -> str:
-    return ctx().render(f"console/{name}", me=g.get("staff"), csrf=session.get("csrf", ""),
-                        center=ctx().kb.center, flashes=_flashes(), roles=ROLES, **values)
+    me = g.get("staff")
+    return ctx().render(f"console/{name}", me=me, csrf=session.get("csrf", ""), center=ctx().kb.center,
+                        flashes=_flashes(), roles=ROLES, leader=bool(me) and sees_all(), **values)
 
 
 def _flashes() -> list[str]:
@@ -74,14 +75,16 @@ def login():
     if request.method == "POST":
         name = request.form.get("name", "").strip()
         store = ctx().store
-        if store.failed_logins(name) >= MAX_FAILED_LOGINS:
+        who = f"{name}|{request.remote_addr}"  # per name and address: a stranger cannot lock staff out everywhere
+        if store.failed_logins(who) >= MAX_FAILED_LOGINS:
             return Response(render("login.html", error="登录失败次数过多，请15分钟后再试。"), status=429)
         if store.check_password(name, request.form.get("password", "")):
+            store.clear_failed_logins(who)
             session.clear()
             session["staff"] = name
             session["csrf"] = secrets.token_urlsafe(24)
             return redirect(url_for("console.today"))
-        store.count_failed_login(name)
+        store.count_failed_login(who)
         error = "用户名或密码错误。"
     return render("login.html", error=error)
 
@@ -223,6 +226,8 @@ def record_action(no: str, action: str):
             flash(LABELS[action] + "。")
         except records.NotAllowed as why:
             flash(str(why))
+    if not may_see(ctx().store.records.get(record["no"])):  # handed to someone else
+        return redirect(url_for("console.record_list"))
     return redirect(url_for("console.record_page", no=record["no"]))
 
 
@@ -249,7 +254,7 @@ def bookings_week():
     return render("bookings.html", resource=resource, resources=c.kb.resources, days=days, grid=grid,
                   bookings=sorted(week_bookings, key=lambda b: (b["date"], b["start"])), pending=pending,
                   prev=(start - dt.timedelta(days=7)).isoformat(), next=(start + dt.timedelta(days=7)).isoformat(),
-                  mask=mask_phones, full=sees_all())
+                  mask=mask_phones, full=sees_all(), now=c.clock.timestamp())
 
 
 @bp.post("/bookings/<code>/<action>")

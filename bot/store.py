@@ -398,6 +398,9 @@ class Store:
         pipe.expire(key, window)
         return pipe.execute()[0]
 
+    def clear_failed_logins(self, who: str) -> None:
+        self.r.delete(self.key("console", "failed", who))
+
     def failed_logins(self, who: str) -> int:
         return int(self.r.get(self.key("console", "failed", who)) or 0)
 

@@ -21,11 +21,23 @@ class CenterClient(WeChatClient):
         if settings.api_base:
             self.API_BASE_URL = settings.api_base.rstrip("/") + "/"
 
+    @property
+    def access_token(self):
+        """The shared token; fetched (once, under the lock) only when there is none."""
+        token = self.session.get(self.access_token_key)
+        if token:
+            return token
+        self._refresh(stale=None)
+        return self.session.get(self.access_token_key)
+
     def fetch_access_token(self):
-        seen_before = self.session.get(self.access_token_key)
+        """Called by wechatpy when WeChat says the token is invalid (40001, 42001): replace that one."""
+        return self._refresh(stale=self.session.get(self.access_token_key))
+
+    def _refresh(self, stale):
         with self.store.token_lock():
             current = self.session.get(self.access_token_key)
-            if current and current != seen_before:
+            if current and current != stale:
                 return {"access_token": current}  # another process refreshed while we waited
             return self._fetch_access_token(
                 url=self.API_BASE_URL + "token",

@@ -376,6 +376,8 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
                                                    decided_by=staff["name"], decided=now, reason=reason)
         told = "booking/declined.txt"
     else:  # 爽约
+        if booking["starts"] > now:
+            return False, ctx.render("booking/not_started.txt", b=booking, resource=resource)
         ok, result = ctx.store.bookings.transition(booking, ("confirmed",), "no_show", free=False,
                                                    decided_by=staff["name"], decided=now)
         told = "booking/no_show.txt"

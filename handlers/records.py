@@ -238,6 +238,8 @@ def terminate(ctx: Context, staff: dict, no: str, reason: str) -> dict:
 
 
 def extend(ctx: Context, staff: dict, no: str, days: int, reason: str) -> dict:
+    if days < 1:
+        raise NotAllowed("延期天数至少为1个工作日。")
     record = _load_for(ctx, staff, no)
     old_due = dt.datetime.fromtimestamp(float(record["due"]), ctx.clock.now().tzinfo)
     due = due_at(ctx, days, old_due)

@@ -192,6 +192,8 @@ def test_no_shows_stop_online_booking(chat, store, staff, clock):
     codes = []
     for day in ("明天", "后天", "周四"):
         codes.append(code_of(chat.send(f"预约 阅览室 {day} 上午10点 赵六 13700000000", user="o_noshow")))
+    assert "还没有开始" in chat.send(f"爽约 {codes[0]}", user="o_staff_wang")
+    at(clock, 2026, 11, 26, 11, 0)  # Thursday, after all three began
     for code in codes:
         assert "记录爽约" in chat.send(f"爽约 {code}", user="o_staff_wang")
     assert "未到场已达3次" in chat.send("预约 阅览室 周五 上午10点 赵六 13700000000", user="o_noshow")
