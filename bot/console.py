@@ -272,7 +272,11 @@ def booking_action(code: str, action: str):
 def knowledge():
     c = ctx()
     since = c.clock.now() - dt.timedelta(days=30)
+    from handlers.consult import notification
+
+    previews = {m.id: notification(m, c) for m in c.kb.matters.values()}
     return render("knowledge.html", matters=list(c.kb.matters.values()), unanswered=c.store.unanswered(100),
+                  previews=previews,
                   referrals=list(reversed(c.store.referrals(since.timestamp()))),
                   units={u.id: u.name for u in c.kb.center.units}, fmt=_fmt)
 

@@ -127,5 +127,12 @@ def test_stats_show_ratings_and_timeliness(client, chat, people):
     chat.send("2", user="o_cit")
     sign_in(client, "张书记")
     page = client.get("/staff/stats?since=2026-11-01&until=2026-11-30").get_data(as_text=True)
-    assert 'id="ratings-chart"' in page and 'id="ontime-chart"' in page
+    assert 'id="ratings-chart"' in page and 'id="ontime-chart"' in page and 'id="staff-chart"' in page
     assert "满意" in page and "100%（1/1）" in page
+
+
+def test_knowledge_page_previews_each_notification(client, people, kb):
+    sign_in(client, "李强")
+    page = client.get("/staff/knowledge").get_data(as_text=True)
+    fee = kb.matters["party-fee"]
+    assert f"【{fee.name}】，一次性告知如下" in page and 'href="/notice/party-fee"' in page
