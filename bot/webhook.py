@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 
 from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from bot.wechat import BadRequest, Forbidden, Inbound, read_inbound, verify_url
-from handlers.dispatch import handle_message
+from handlers.dispatch import dispatch, handle_message
 from handlers.message import Reply
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,20 @@ def receive():
     nonce = request.args.get("nonce")
     try:
         text = _answer_once(app, inbound)
-    except redis.RedisError:
-        log.exception("store unavailable")
-        text = app.extensions["centerbot"].render("common/busy.txt")
+    except redis.RedisError as exc:
+        log.error("store unavailable (%s): answering from memory", type(exc).__name__)
+        text = _answer_without_store(app.extensions["centerbot"], inbound.message)
     return _xml(inbound.render(settings, text, nonce))
+
+
+def _answer_without_store(ctx, msg) -> str:
+    """Redis is down: what needs no storage (matters, hours) is still answered from memory; bookings
+    and records say politely they are briefly unavailable. Nothing is written, so nothing is half done."""
+    try:
+        reply = fit(dispatch(msg, {}, ctx))
+    except redis.RedisError:
+        return ctx.render("common/store_down.txt", center=ctx.kb.center)
+    return reply.text if not reply.followups else reply.text + "\n" + ctx.render("common/store_down_more.txt")
 
 
 def _answer_once(app, inbound: Inbound) -> str:

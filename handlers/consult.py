@@ -1,8 +1,11 @@
 """Consultation: find the matter a question is about and give its complete one-time notification."""
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
+
+import redis
 
 from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from handlers import records
@@ -58,9 +61,17 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     return fallback(message.text, ctx)
 
 
+def _keep(log_it, *args) -> None:
+    """Write to a ledger; when the store is down the citizen still gets the answer (the entry is lost)."""
+    try:
+        log_it(*args)
+    except redis.RedisError:
+        logging.getLogger(__name__).warning("ledger entry lost: store unavailable")
+
+
 def referral(question: str, unit, ctx: Context) -> Reply:
     """首问负责: a matter handled elsewhere names the right unit, and the referral is registered."""
-    ctx.store.log_referral(question, unit.id, "不属于本中心办理事项，告知到有权办理单位")
+    _keep(ctx.store.log_referral, question, unit.id, "不属于本中心办理事项，告知到有权办理单位")
     return Reply(ctx.render("consult/referral.txt", unit=unit, center=ctx.kb.center))
 
 
@@ -82,7 +93,7 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
         session.pop("flow", None)
         session.pop("slots", None)
         if slots.get("question"):
-            ctx.store.log_unanswered(slots["question"])
+            _keep(ctx.store.log_unanswered, slots["question"])
         return Reply(ctx.render("consult/none_of_these.txt", center=ctx.kb.center, categories=ctx.kb.categories))
     number = _NUMBER.match(text)
     if number and slots.get("categories"):
@@ -107,7 +118,7 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
 
 
 def fallback(question: str, ctx: Context) -> Reply:
-    ctx.store.log_unanswered(question)
+    _keep(ctx.store.log_unanswered, question)
     return Reply(ctx.render("consult/fallback.txt", center=ctx.kb.center, categories=ctx.kb.categories))
 
 

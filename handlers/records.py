@@ -310,7 +310,7 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
         return False  # the form in progress takes this message as its answer
     if _START.match(text) or _LEAD.search(text):
         return True
-    if ctx.store.records.rating_asked(message.openid) and _rating_of(text) is not None:
+    if _rating_of(text) is not None and ctx.store.records.rating_asked(message.openid):
         return True
     return bool(_DELEGATE.search(text))
 
