@@ -10,6 +10,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.store import OUTBOX_MAX_ATTEMPTS, OutboxItem, Store
 from bot.wechat_api import CenterClient
+from handlers.notify import template_message
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,14 @@ def run_jobs(ctx) -> int:
     return done
 
 
+OUT_OF_WINDOW = 45015  # the user has not written for 48 hours: customer-service messages are refused
+
+
 class OutboxSender:
-    def __init__(self, store: Store, client: CenterClient | None):
+    def __init__(self, store: Store, client: CenterClient | None, template_id: str | None = None):
         self.store = store
         self.client = client
+        self.template_id = template_id
 
     def send(self, item: OutboxItem) -> None:
         if item.kind == "text":
@@ -70,7 +75,13 @@ class OutboxSender:
                 retry = None if code in PERMANENT else retry_delay(item.attempts)
                 log.warning("outbox %s: WeChat error %s; %s", item.id, code,
                             "giving up" if retry is None else f"retry in {retry:.0f}s")
-                self.store.mark_attempt_failed(item.id, f"errcode {code}: {exc.errmsg}", retry)
+                note = ""
+                if code == OUT_OF_WINDOW and item.kind == "text" and self.template_id:
+                    self.store.enqueue(item.openid, "template",
+                                       template_message(self.template_id, str(item.payload.get("content", ""))),
+                                       dedup=f"{item.id}:template")
+                    note = "; sent as a template message instead"
+                self.store.mark_attempt_failed(item.id, f"errcode {code}: {exc.errmsg}{note}", retry)
             except (requests.RequestException, OSError) as exc:
                 retry = retry_delay(item.attempts)
                 log.warning("outbox %s: %s", item.id, type(exc).__name__)

@@ -11,6 +11,12 @@ log = logging.getLogger(__name__)
 WINDOW = 48 * 3600  # WeChat accepts customer-service messages this long after the user's last message
 
 
+def template_message(template_id: str, text: str, title: str = "中心消息提醒") -> dict:
+    """A template message carrying a text's gist: fields show about 20 characters each."""
+    return {"template_id": template_id, "data": {"first": {"value": title}, "keyword1": {"value": text[:20]},
+                                                 "remark": {"value": "回复任意消息查看详情"}}}
+
+
 def citizen(ctx: Context, openid: str, text: str, dedup: str, title: str = "办事进度提醒") -> bool:
     """Queue `text` for a citizen; False when WeChat offers no way to reach them now."""
     if not openid:
@@ -20,10 +26,7 @@ def citizen(ctx: Context, openid: str, text: str, dedup: str, title: str = "办�
         ctx.store.enqueue(openid, "text", {"content": text}, dedup=dedup)
         return True
     if ctx.notice_template:
-        # template fields show about 20 characters each: the title, the gist, and where to read more
-        ctx.store.enqueue(openid, "template", {"template_id": ctx.notice_template, "data": {
-            "first": {"value": title}, "keyword1": {"value": text[:20]}, "remark": {"value": "回复任意消息查看详情"}}},
-            dedup=dedup)
+        ctx.store.enqueue(openid, "template", template_message(ctx.notice_template, text, title), dedup=dedup)
         return True
     log.info("citizen message %s kept: outside the 48-hour window and no template configured", dedup)
     ctx.store.enqueue(openid, "text", {"content": text}, dedup=dedup)  # kept in the outbox; sending will fail visibly

@@ -123,3 +123,16 @@ def test_template_messages_are_sent_through_the_template_api(sender, store, stan
     assert sender.run_once() == 1
     body = standin.sent("/cgi-bin/message/template/send")[0]
     assert body["touser"] == "o_user" and body["template_id"] == "TPL" and body["data"]["first"]["value"] == "预约提醒"
+
+
+def test_outside_the_window_a_text_falls_back_to_the_configured_template_once(api_settings, store, standin):
+    sender = OutboxSender(store, make_client(api_settings, store), template_id="TPL-NOTICE")
+    standin.fail_next("/cgi-bin/message/custom/send", {"errcode": 45015, "errmsg": "response out of time limit"})
+    store.enqueue("o_user", "text", {"content": "您的事项已办结，请评价"})
+    sender.run_once()  # the text is refused; its template version is queued
+    sender.run_once()
+    sender.run_once()
+    templates = standin.sent("/cgi-bin/message/template/send")
+    assert len(templates) == 1 and templates[0]["data"]["keyword1"]["value"].startswith("您的事项已办结")
+    failed = store.outbox_list("failed")
+    assert len(failed) == 1 and "template" in failed[0].last_error
