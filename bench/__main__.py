@@ -7,7 +7,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from bench import booking_bench, matcher_bench
+from bench import booking_bench, matcher_bench, roundtrips
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +35,8 @@ def main() -> None:
     table = matcher_bench.run()
     print("booking throughput ...", flush=True)
     booking = booking_bench.run()
+    print("Redis round trips ...", flush=True)
+    trips = roundtrips.run()
     text = f"""# Benchmarks
 
 Produced by `make bench` (`python -m bench`). Tests never assert timings; these numbers are the record.
@@ -76,6 +78,16 @@ runs one command at a time. The fsync-off rows show what the durability costs. E
 the seats taken equal the bookings made and never exceed the capacity.
 
 {chr(10).join(booking)}
+
+## Redis round trips per message
+
+`bench/roundtrips.py` counts what one webhook message costs in Redis (a command, a pipeline or a
+script call is one round trip), through the app on a private server. Every message pays four: the
+exactly-once mark, loading the session, saving it with the profile, and storing the reply for
+retries; a retry of an answered message pays two (the mark, then the stored reply). Taking a seat is one Lua script; creating a record
+is one script plus its number, its handoffs and its scheduled escalations.
+
+{chr(10).join(trips)}
 """
     (ROOT / "BENCHMARKS.md").write_text(text, encoding="utf-8")
     print("wrote BENCHMARKS.md")
