@@ -82,10 +82,10 @@ the seats taken equal the bookings made and never exceed the capacity.
 ## Redis round trips per message
 
 `bench/roundtrips.py` counts what one webhook message costs in Redis (a command, a pipeline or a
-script call is one round trip), through the app on a private server. Every message pays four: the
-exactly-once mark, loading the session, saving it with the profile, and storing the reply for
-retries; a retry of an answered message pays two (the mark, then the stored reply). Taking a seat is one Lua script; creating a record
-is one script plus its number, its handoffs and its scheduled escalations.
+script call is one round trip), through the app on a private server. Every message pays two: the
+exactly-once mark read together with the session, and the reply kept for retries written together with
+the session and profile; a retry of an answered message pays one. Taking a seat is one Lua script;
+creating a record is one script plus its number, its handoffs and its scheduled escalations.
 
 {chr(10).join(trips)}
 """

@@ -53,6 +53,16 @@ def mask_phones(text: str) -> str:
     return _PHONE.sub(lambda m: f"{m[1]}****{m[3]}", text)
 
 
+def _session(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def connect(url: str) -> redis.Redis:
     """A client for `url` (redis://, rediss://, unix://)."""
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=2.0,
@@ -61,10 +71,13 @@ def connect(url: str) -> redis.Redis:
 
 @dataclass(frozen=True)
 class Seen:
-    """What the store knows of a delivered message: new to us, being handled, or answered."""
+    """What the store knows of a delivered message: new to us, being handled, or answered.
+
+    A new message comes with the user's session, read in the same round trip."""
 
     state: str  # "new", "pending", "done", "deferred"
     reply: str | None = None
+    session: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -184,19 +197,16 @@ class Store:
 
     # -- sessions and profiles -----------------------------------------------------------------
     def load_session(self, openid: str) -> dict[str, Any]:
-        raw = self.r.get(self._user(openid, "session"))
-        if not raw:
-            return {}
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+        return _session(self.r.get(self._user(openid, "session")))
 
     def save_session(self, openid: str, session: dict[str, Any]) -> None:
         """Store the session and note the user's interaction, in one round trip."""
-        now = self.clock.timestamp()
         pipe = self.r.pipeline(transaction=True)
+        self._save_session(pipe, openid, session)
+        pipe.execute()
+
+    def _save_session(self, pipe, openid: str, session: dict[str, Any]) -> None:
+        now = self.clock.timestamp()
         if session:
             pipe.set(self._user(openid, "session"), json.dumps(session, ensure_ascii=False), ex=SESSION_TTL)
         else:
@@ -205,7 +215,6 @@ class Store:
         pipe.hsetnx(profile, "first_seen", now)
         pipe.hset(profile, "last_seen", now)
         pipe.expire(profile, PROFILE_TTL)
-        pipe.execute()
 
     def profile(self, openid: str) -> dict[str, str]:
         return self.r.hgetall(self._user(openid, "profile"))
@@ -218,17 +227,28 @@ class Store:
 
     # -- exactly-once delivery ------------------------------------------------------------------
     def claim_message(self, openid: str, msg_key: str) -> Seen:
-        """Mark a message as being handled; if it was seen before, say how it went."""
+        """Mark a message as being handled, in one round trip with its session; if it was seen
+        before, say how it went."""
         key = self._user(openid, "seen", msg_key)
-        if self.r.set(key, json.dumps({"state": "pending"}), nx=True, ex=SEEN_TTL):
-            return Seen("new")
-        raw = self.r.get(key)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(key, json.dumps({"state": "pending"}), nx=True, ex=SEEN_TTL)
+        pipe.get(key)
+        pipe.get(self._user(openid, "session"))
+        claimed, raw, session = pipe.execute()
+        if claimed:
+            return Seen("new", session=_session(session))
         data = json.loads(raw) if raw else {"state": "pending"}
         return Seen(data.get("state", "pending"), data.get("reply"))
 
-    def finish_message(self, openid: str, msg_key: str, state: str, reply: str | None = None) -> None:
+    def finish_message(self, openid: str, msg_key: str, state: str, reply: str | None = None,
+                       session: dict[str, Any] | None = None) -> None:
+        """Keep the answer for WeChat's retries and, given one, save the session: one round trip."""
         key = self._user(openid, "seen", msg_key)
-        self.r.set(key, json.dumps({"state": state, "reply": reply}, ensure_ascii=False), ex=SEEN_TTL)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(key, json.dumps({"state": state, "reply": reply}, ensure_ascii=False), ex=SEEN_TTL)
+        if session is not None:
+            self._save_session(pipe, openid, session)
+        pipe.execute()
 
     def release_message(self, openid: str, msg_key: str) -> None:
         """Forget a claim whose handling failed, so WeChat's retry may try again."""

@@ -78,9 +78,9 @@ def _answer_once(app, inbound: Inbound) -> str:
             if seen.state == "done":
                 return seen.reply or ""
         return ""  # still being handled: its answer will come through the outbox
-    future: Future = app.extensions["centerbot.pool"].submit(handle_message, msg, ctx)
+    future: Future = app.extensions["centerbot.pool"].submit(handle_message, msg, seen.session, ctx)
     try:
-        reply = future.result(timeout=HANDLER_BUDGET)
+        reply, session = future.result(timeout=HANDLER_BUDGET)
     except FutureTimeout:
         ctx.store.finish_message(msg.openid, msg.dedup_key, "deferred")
         future.add_done_callback(lambda f: _deliver_late(ctx, msg, f))
@@ -92,7 +92,7 @@ def _answer_once(app, inbound: Inbound) -> str:
         return ctx.render("common/busy.txt")
     reply = fit(reply)
     _queue_followups(ctx, msg, reply)
-    ctx.store.finish_message(msg.openid, msg.dedup_key, "done", reply.text)
+    ctx.store.finish_message(msg.openid, msg.dedup_key, "done", reply.text, session=session)
     return reply.text
 
 
@@ -111,12 +111,13 @@ def _queue_followups(ctx, msg, reply: Reply, first: int = 0) -> None:
 
 def _deliver_late(ctx, msg, future: Future) -> None:
     """A handler that overran the budget: its answer goes out as customer-service messages."""
+    session = None
     try:
-        reply = future.result()
+        reply, session = future.result()
     except Exception:
         log.exception("late handler failed (kind %s)", msg.kind)
         reply = Reply(ctx.render("common/busy.txt"))
     if reply.text:
         ctx.store.enqueue(msg.openid, "text", {"content": reply.text}, dedup=f"{msg.openid}:{msg.dedup_key}:late")
     _queue_followups(ctx, msg, reply)
-    ctx.store.finish_message(msg.openid, msg.dedup_key, "done", "")
+    ctx.store.finish_message(msg.openid, msg.dedup_key, "done", "", session=session)

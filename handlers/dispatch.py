@@ -69,10 +69,7 @@ def dispatch(message: Message, session: Session, ctx: Context) -> Reply:
     raise RuntimeError("the consult handler always answers")
 
 
-def handle_message(message: Message, ctx: Context) -> Reply:
-    """Load the session, dispatch, save the session once: one conversation step for one user."""
-    session = ctx.store.load_session(message.openid)
+def handle_message(message: Message, session: Session, ctx: Context) -> tuple[Reply, Session | None]:
+    """One conversation step: the reply, and the session to save (None when the user left)."""
     reply = dispatch(message, session, ctx)
-    if message.event != "unsubscribe":
-        ctx.store.save_session(message.openid, session)
-    return reply
+    return reply, (None if message.event == "unsubscribe" else session)

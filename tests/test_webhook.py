@@ -120,8 +120,8 @@ def test_retried_message_is_answered_once_with_the_same_reply(chat, store):
     xml = chat.peer.xml("o_retry", "text", "党费怎么交", msg_id=424242)
     first = chat.post(xml).get_data(as_text=True)
     calls = []
-    original = store.save_session
-    store.save_session = lambda *a, **k: calls.append(a) or original(*a, **k)
+    original = store._save_session
+    store._save_session = lambda *a, **k: calls.append(a) or original(*a, **k)
     for _ in range(3):
         again = chat.post(xml).get_data(as_text=True)
         assert chat.peer.read_reply(again)["Content"] == chat.peer.read_reply(first)["Content"]
