@@ -1,11 +1,14 @@
 """Fixtures: a real Redis server, the app with a fixed clock, a signed WeChat peer, the WeChat API stand-in."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import os
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
 
 from bot import create_app
 from bot.clock import FixedClock
@@ -113,6 +116,19 @@ class Chat:
 @pytest.fixture()
 def chat(client):
     return Chat(client, WeChatPeer(TOKEN))
+
+
+@contextlib.contextmanager
+def live(app):
+    """Serve `app` on a free loopback port in a thread; yields its root URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 @pytest.fixture()

@@ -4,28 +4,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from bot.cli import main
 from bot.config import ConfigError, Settings
 from bot.embedded_redis import ensure_server, stop_server
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, live
 
 
 @pytest.fixture()
 def served(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with live(app) as url:
+        yield url
 
 
 def env_for(settings_env, **extra):
@@ -45,13 +40,8 @@ def test_say_works_in_safe_mode(app, settings_env, ctx):
 
     env = env_for(settings_env, WECHAT_ENCODING_AES_KEY=AES_KEY, WECHAT_APP_ID=APP_ID)
     safe = create_app(Settings.from_env(env), context=ctx)
-    server = make_server("127.0.0.1", 0, safe, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        result = CliRunner().invoke(main, ["say", "周六开门吗", "--url", f"http://127.0.0.1:{server.server_port}"],
-                                    env=env)
-    finally:
-        server.shutdown()
+    with live(safe) as url:
+        result = CliRunner().invoke(main, ["say", "周六开门吗", "--url", url], env=env)
     assert result.exit_code == 0, result.output
     assert "星期六" in result.output
 

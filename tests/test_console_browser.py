@@ -13,13 +13,11 @@ from __future__ import annotations
 import html.parser
 import os
 import re
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from bot import create_app
 from bot.clock import FixedClock
@@ -29,7 +27,7 @@ from bot.store import Store, connect
 from bot.wechat_api import make_client
 from bot.worker import OutboxSender
 from handlers.context import Context
-from tests.conftest import MONDAY_MORNING, TOKEN
+from tests.conftest import MONDAY_MORNING, TOKEN, live
 from tests.standin import WeChatStandIn
 
 CHROMIUM = "/usr/bin/chromium"
@@ -82,12 +80,8 @@ def capp(settings_env, mctx):
 @pytest.fixture(scope="module")
 def base(capp):
     """The live server's root URL (127.0.0.1, a free port)."""
-    server = make_server("127.0.0.1", 0, capp, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with live(capp) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
