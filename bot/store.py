@@ -30,7 +30,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import redis
 
@@ -459,7 +459,6 @@ class Store:
 
 BOOKING_KEEP = 400 * 24 * 3600  # a year of bookings stays for the center's statistics
 IDEMPOTENCY_TTL = 24 * 3600
-ACTIVE = ("confirmed", "pending")
 
 
 @dataclass(frozen=True)
@@ -686,8 +685,3 @@ class TokenStorage:
 
     def __delitem__(self, key: str) -> None:
         self.delete(key)
-
-
-def iter_keys(client: redis.Redis, pattern: str) -> Iterator[str]:
-    """All keys matching `pattern` (for maintenance commands; never on a request path)."""
-    yield from client.scan_iter(match=pattern, count=500)

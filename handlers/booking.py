@@ -58,7 +58,7 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         return my_bookings(message, session, ctx)
     m = _CANCEL.match(text)
     if m:
-        return cancel(message, m[1], session, ctx) if m[1] else choose_to_cancel(message, session, ctx)
+        return cancel(message, m[1], session, ctx) if m[1] else my_bookings(message, session, ctx)
     m = _STAFF.match(text)
     if m:
         return staff_command(message, m[1], m[2].upper(), m[3].strip(), ctx)
@@ -313,10 +313,6 @@ def my_bookings(message: Message, session: dict[str, Any], ctx: Context) -> Repl
         session["flow"] = PICK_CANCEL
         session["slots"] = {"codes": [b["code"] for b in mine]}
     return Reply(ctx.render("booking/mine.txt", mine=mine, names=_names(ctx)))
-
-
-def choose_to_cancel(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
-    return my_bookings(message, session, ctx)
 
 
 def on_pick_cancel(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:

@@ -109,7 +109,7 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
         if 1 <= index <= len(choices):
             return notify(choices[index - 1], session, ctx)
         return Reply(ctx.render("consult/bad_number.txt", count=len(choices), matters=choices))
-    named = next((m for m in choices if m == ctx.matcher.find_by_name(text)), None) or ctx.matcher.find_by_name(text)
+    named = ctx.matcher.find_by_name(text)
     if named is not None:
         return notify(named, session, ctx)
     if text in ctx.kb.categories:
