@@ -46,7 +46,7 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)), show_default="2")
 def run(host: str, port: int, workers: int) -> None:
-    """Serve the bot with gunicorn plus the outbox worker (embedded Redis unless REDIS_URL is set)."""
+    """Serve the bot with gunicorn plus the worker (embedded Redis unless REDIS_URL is set)."""
     from bot.embedded_redis import ensure_server, stop_server
 
     settings = _settings()
@@ -93,7 +93,7 @@ Press Ctrl-C to stop.""")
 
 @main.command()
 def worker() -> None:
-    """Run the background worker: sends the outbox through the WeChat API."""
+    """Run the background worker: reminders and escalations on schedule, and the outbox."""
     from bot.wechat_api import make_client
     from bot.worker import OutboxSender
 
