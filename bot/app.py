@@ -29,7 +29,7 @@ def open_store(settings: Settings, clock: Clock) -> Store:
         url, started = ensure_server(settings.data_dir)
         if started:
             log.info("started the embedded Redis in %s", settings.data_dir)
-    return Store(connect(url), clock)
+    return Store(connect(url), clock, prefix=settings.redis_prefix)
 
 
 def build_context(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Context:

@@ -4,8 +4,11 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bot.store import REDIS_SCHEMES
 
 SAMPLE_KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
 DEV_TOKEN = "centerbot-dev-token"
@@ -26,6 +29,7 @@ class Settings:
     data_dir: Path
     knowledge_dir: Path
     public_url: str
+    redis_prefix: str = "centerbot"  # one prefix per center when several centers share one Redis
     notice_template: str | None = None
     secret_key: str | None = None
     production: bool = False
@@ -65,6 +69,7 @@ class Settings:
             app_secret=secret,
             api_base=get("WECHAT_API_BASE"),
             redis_url=get("REDIS_URL"),
+            redis_prefix=env.get("CENTERBOT_REDIS_PREFIX", "").strip() or "centerbot",
             data_dir=Path(get("CENTERBOT_DATA_DIR", "./var")).resolve(),
             knowledge_dir=Path(get("CENTERBOT_KNOWLEDGE_DIR", str(SAMPLE_KNOWLEDGE_DIR))).resolve(),
             public_url=(get("CENTERBOT_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
@@ -99,6 +104,10 @@ class Settings:
                 problems.append("CENTERBOT_SECRET_KEY is required in production (it signs console sessions)")
             if self.public_url.startswith("http://127.0.0.1"):
                 problems.append("CENTERBOT_PUBLIC_URL is required in production (links in replies use it)")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", self.redis_prefix):
+            problems.append("CENTERBOT_REDIS_PREFIX may hold only letters, digits, '_', '.' and '-' (e.g. center-xinqiao)")
+        if self.redis_url and self.redis_url.partition("://")[0] not in REDIS_SCHEMES:
+            problems.append(f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}")
         if not self.knowledge_dir.is_dir():
             problems.append(f"CENTERBOT_KNOWLEDGE_DIR {self.knowledge_dir} is not a directory")
         if problems:
