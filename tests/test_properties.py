@@ -1,10 +1,11 @@
 """Property-based: random conversations from many people, with retries, never crash, never over-book,
-and never leave the seats and the bookings disagreeing."""
+never leave the seats and the bookings disagreeing, and never lose or duplicate what they confirmed."""
 from __future__ import annotations
 
 import itertools
+import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 USERS = [f"o_p{i}" for i in range(5)]
@@ -24,14 +25,26 @@ STEP = st.tuples(st.sampled_from(USERS), st.sampled_from(MESSAGES), st.booleans(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(steps=st.lists(STEP, min_size=5, max_size=40))
+@example(steps=[("o_p0", "我要投诉", False), ("o_p1", MESSAGES[0], True), ("o_p0", "窗口态度太差了", True),
+                ("o_p0", "张三", False), ("o_p2", MESSAGES[0], False), ("o_p0", "13800138000", True)])
 def test_random_conversations_never_crash_or_over_book(chat, store, kb, steps):
     store.r.flushall()
     ids = itertools.count(1)
+    confirmed: dict[str, set[str]] = {"booking": set(), "record": set()}
     for user, text, retried in steps:
         msg_id = next(ids)
         reply = chat.send(text, user=user, msg_id=msg_id)  # asserts HTTP 200
         if retried:  # WeChat delivers it again: same answer, nothing done twice
             assert chat.send(text, user=user, msg_id=msg_id) == reply
+        if m := re.search(r"预约编号：(\w+)", reply):
+            confirmed["booking"].add(f"{user}|{m[1]}")
+        if m := re.search(r"已登记.*\n编号：([\w-]+)", reply):
+            confirmed["record"].add(f"{user}|{m[1]}")
+    # nothing confirmed to a citizen is lost, nothing is stored twice
+    booked = [f"{u}|{b['code']}" for u in USERS for b in store.bookings.of_user(u, 0)]
+    assert confirmed["booking"] <= set(booked) and len(booked) == len(set(booked))
+    recorded = [f"{u}|{r['no']}" for u in USERS for r in store.records.of_user(u)]
+    assert confirmed["record"] == set(recorded) and len(recorded) == len(set(recorded))
     for day in ("20261126", "20261127", "20261124"):
         bookings = store.bookings.of_day(day)
         for resource in kb.resources.values():
@@ -45,5 +58,5 @@ def test_random_conversations_never_crash_or_over_book(chat, store, kb, steps):
         mine = [b for b in store.bookings.of_user(user, 0) if b["status"] in ("confirmed", "pending")]
         assert len(mine) <= 3
         assert len({(b["resource"], b["day"]) for b in mine}) == len(mine)  # one per resource per day
-    numbers = [r["no"] for u in USERS for r in store.records.of_user(u)]
+    numbers = [r.partition("|")[2] for r in recorded]
     assert len(numbers) == len(set(numbers))
