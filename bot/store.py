@@ -17,11 +17,15 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  a person's booking codes by start time; their no-shows by time
   {bookings}:day:<yyyymmdd>      every booking code of a day, for staff
   {staff}:roster / :by-openid    staff members (name -> JSON) and who an openid is
-  {sched}:due                    scheduled jobs (reminders, escalations) by due time, taken once
-  {rec}:r:<no> / :h:<no> / :seq:<yyyymmdd> / :open / :staff:<name> / :user:<openid> / :idem:<key>
+  {sched}:due / :inflight / :attempts / :failed
+                                 scheduled jobs (reminders, escalations) by due time; jobs leased to a
+                                 worker by lease deadline; how often each was taken; jobs given up
+  {rec}:r:<no> / :h:<no> / :done:<no> / :seq:<yyyymmdd> / :open / :staff:<name> / :user:<openid> / :idem:<key>
                                  first-responder records and delegation cases: the record, its
-                                 append-only history, numbering, open records by due time, per-staff
-                                 and per-citizen indexes; one hash tag, so a change is one transaction
+                                 append-only history, the one-time changes and steps already made
+                                 (escalations, takeover, registration), numbering, open records by due
+                                 time, per-staff and per-citizen indexes; one hash tag, so a change is
+                                 one transaction
   {u:<openid>}:rating            the record a citizen is asked to rate
 """
 from __future__ import annotations
@@ -30,7 +34,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import redis
 
@@ -43,6 +47,8 @@ PROFILE_TTL = 180 * 24 * 3600
 OUTBOX_KEEP = 14 * 24 * 3600
 OUTBOX_LEASE = 120  # seconds a worker owns a claimed message before another may retry it
 OUTBOX_MAX_ATTEMPTS = 6
+JOB_LEASE = 120  # seconds a worker owns a scheduled job before another may run it again
+JOB_MAX_ATTEMPTS = 5  # takes of a job (crashes or errors included) before it is set aside
 SENT_HISTORY = 2000
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
@@ -159,10 +165,44 @@ redis.call('ZADD', KEYS[7], tonumber(ARGV[6]), ARGV[1])
 return ARGV[1]
 """
 
+# Lease the jobs due now, and the jobs whose lease ran out (their worker died before acknowledging
+# them), to one caller: each moves to the in-flight set with its lease deadline, and its take is counted.
+# KEYS: due, in-flight, attempts (all {sched})
+# ARGV: now, lease deadline, limit
+# Returns job, attempts, job, attempts, ...
 _TAKE_JOBS = """
-local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, job in ipairs(jobs) do redis.call('ZREM', KEYS[1], job) end
-return jobs
+local limit = tonumber(ARGV[3])
+local jobs = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, limit)
+if #jobs < limit then
+  for _, job in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, limit - #jobs)) do
+    table.insert(jobs, job)
+  end
+end
+local out, seen = {}, {}
+for _, job in ipairs(jobs) do
+  if not seen[job] then
+    seen[job] = true
+    redis.call('ZREM', KEYS[1], job)
+    redis.call('ZADD', KEYS[2], ARGV[2], job)
+    table.insert(out, job)
+    table.insert(out, redis.call('HINCRBY', KEYS[3], job, 1))
+  end
+end
+return out
+"""
+
+# Queue an outbox message unless one with its id (a dedup key) exists already.
+# KEYS: message hash, due set, the user's list (all {outbox}); ARGV: fields JSON (strings), now, keep seconds
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local item = cjson.decode(ARGV[1])
+for k, v in pairs(item) do redis.call('HSET', KEYS[1], k, v) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[2], ARGV[2], item['id'])
+redis.call('RPUSH', KEYS[3], item['id'])
+redis.call('LTRIM', KEYS[3], -50, -1)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[3]))
+return 1
 """
 
 _CLAIM_DUE = """
@@ -180,6 +220,7 @@ class Store:
         self.clock = clock or Clock()
         self.prefix = prefix
         self._claim_due = self.r.register_script(_CLAIM_DUE)
+        self._enqueue = self.r.register_script(_ENQUEUE)
         self._book = self.r.register_script(_BOOK)
         self._transition = self.r.register_script(_TRANSITION)
         self._take_jobs = self.r.register_script(_TAKE_JOBS)
@@ -263,24 +304,18 @@ class Store:
         now = self.clock.timestamp()
         msg_id = dedup or uuid.uuid4().hex
         key = self._ob("msg", msg_id)
-        item = {"id": msg_id, "openid": openid, "kind": kind, "status": "queued", "attempts": 0,
-                "created": now, "payload": json.dumps(payload, ensure_ascii=False)}
-        if dedup and self.r.exists(key):
-            return msg_id
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(key, mapping=item)
-        pipe.expire(key, OUTBOX_KEEP)
-        pipe.zadd(self._ob("due"), {msg_id: now})
-        pipe.rpush(self._ob("user", openid), msg_id)
-        pipe.ltrim(self._ob("user", openid), -50, -1)
-        pipe.expire(self._ob("user", openid), OUTBOX_KEEP)
-        pipe.execute()
+        item = {"id": msg_id, "openid": openid, "kind": kind, "status": "queued", "attempts": "0",
+                "created": repr(now), "payload": json.dumps(payload, ensure_ascii=False)}
+        # one script, so that two runs of the same job (a worker died before acknowledging it) cannot
+        # both find the key missing and queue the message twice
+        self._enqueue(keys=[key, self._ob("due"), self._ob("user", openid)],
+                      args=[json.dumps(item, ensure_ascii=False), now, OUTBOX_KEEP])
         return msg_id
 
-    def claim_due(self, limit: int = 20) -> list[OutboxItem]:
+    def claim_due(self, limit: int = 20, lease: float = OUTBOX_LEASE) -> list[OutboxItem]:
         """Lease the messages due now to this worker; a crashed worker's lease runs out and they return."""
         now = self.clock.timestamp()
-        ids = self._claim_due(keys=[self._ob("due")], args=[now, now + OUTBOX_LEASE, limit])
+        ids = self._claim_due(keys=[self._ob("due")], args=[now, now + lease, limit])
         return [item for item in self.outbox_items(ids) if item.status in ("queued", "retrying")]
 
     def outbox_items(self, ids: list[str]) -> list[OutboxItem]:
@@ -355,17 +390,57 @@ class Store:
     def away_until(self, name: str) -> float:
         return float(self.r.hget(self.key("staff", "away"), name) or 0)
 
+    # Scheduled jobs run effectively exactly once: a worker leases the jobs due now (they move from
+    # `due` to `inflight` with a deadline), carries each out, and acknowledges it (`finish_job`) only
+    # once its effects are stored. A worker killed in between leaves the job in flight; when the lease
+    # runs out another worker takes it again. Every effect of a job is idempotent (a one-time record
+    # change, outbox messages with dedup keys), so running it a second time changes nothing.
+    @staticmethod
+    def _job(job: dict[str, Any]) -> str:
+        return json.dumps(job, ensure_ascii=False, sort_keys=True)
+
     def schedule(self, job: dict[str, Any], at: float) -> None:
         """Run `job` at `at` (once: the member is the job itself, so scheduling it twice is one job)."""
-        self.r.zadd(self.key("sched", "due"), {json.dumps(job, ensure_ascii=False, sort_keys=True): at})
+        self.r.zadd(self.key("sched", "due"), {self._job(job): at})
 
     def unschedule(self, job: dict[str, Any]) -> None:
-        self.r.zrem(self.key("sched", "due"), json.dumps(job, ensure_ascii=False, sort_keys=True))
+        member = self._job(job)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(self.key("sched", "due"), member)
+        pipe.zrem(self.key("sched", "inflight"), member)
+        pipe.hdel(self.key("sched", "attempts"), member)
+        pipe.execute()
 
-    def take_due_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Jobs due now, each handed to exactly one caller."""
-        rows = self._take_jobs(keys=[self.key("sched", "due")], args=[self.clock.timestamp(), limit])
-        return [json.loads(r) for r in rows]
+    def take_due_jobs(self, limit: int = 50, lease: float = JOB_LEASE) -> list[tuple[dict[str, Any], int]]:
+        """Lease the jobs due now (and those a dead worker left in flight) to this caller for `lease`
+        seconds: [(job, how many times it has been taken)]. Acknowledge each with `finish_job`."""
+        now = self.clock.timestamp()
+        rows = self._take_jobs(keys=[self.key("sched", "due"), self.key("sched", "inflight"),
+                                     self.key("sched", "attempts")], args=[now, now + lease, limit])
+        return [(json.loads(rows[i]), int(rows[i + 1])) for i in range(0, len(rows), 2)]
+
+    def finish_job(self, job: dict[str, Any]) -> None:
+        """Acknowledge a job whose effects are stored: it is not taken again."""
+        member = self._job(job)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(self.key("sched", "inflight"), member)
+        pipe.hdel(self.key("sched", "attempts"), member)
+        pipe.execute()
+
+    def give_up_job(self, job: dict[str, Any]) -> None:
+        """Set aside a job that failed every attempt (kept in `{sched}:failed` for staff to look at)."""
+        member = self._job(job)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(self.key("sched", "inflight"), member)
+        pipe.hdel(self.key("sched", "attempts"), member)
+        pipe.zadd(self.key("sched", "failed"), {member: self.clock.timestamp()})
+        pipe.execute()
+
+    def jobs(self, which: str = "due") -> list[tuple[dict[str, Any], float]]:
+        """Jobs scheduled (`due`), being run (`inflight`, by lease deadline) or given up (`failed`)."""
+        if which not in ("due", "inflight", "failed"):
+            raise ValueError(which)
+        return [(json.loads(m), at) for m, at in self.r.zrange(self.key("sched", which), 0, -1, withscores=True)]
 
     def add_staff(self, name: str, openid: str, role: str = "window", backup: str = "") -> None:
         old = self.staff(name)
@@ -587,7 +662,10 @@ class RecordStore:
         return got, got == no
 
     def get(self, no: str) -> dict[str, Any] | None:
-        raw = self.r.hgetall(self._k("r", no.strip().upper()))
+        return self._decode(self.r.hgetall(self._k("r", no.strip().upper())))
+
+    @staticmethod
+    def _decode(raw: dict[str, str]) -> dict[str, Any] | None:
         if not raw:
             return None
         out: dict[str, Any] = {}
@@ -608,6 +686,11 @@ class RecordStore:
         `staff` is who holds it now; `new_staff` who takes it over; `close` ends it (off every open index).
         """
         pipe = self.r.pipeline(transaction=True)
+        self._update(pipe, no, fields, event, staff=staff, new_staff=new_staff, close=close, due=due)
+        pipe.execute()
+
+    def _update(self, pipe, no: str, fields: dict[str, Any], event: dict[str, Any], *, staff: str = "",
+                new_staff: str | None = None, close: bool = False, due: float | None = None) -> None:
         if fields:
             pipe.hset(self._k("r", no), mapping={k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                                                  for k, v in fields.items()})
@@ -623,7 +706,33 @@ class RecordStore:
                 pipe.srem(self._k("staff", name), no)
         elif due is not None:
             pipe.zadd(self._k("open"), {no: due})
-        pipe.execute()
+
+    def update_once(self, no: str, once: str, fields: dict[str, Any], event: dict[str, Any], *,
+                    when: Callable[[dict[str, Any]], bool] | None = None, **index: Any) -> str:
+        """`update` at most once per `once` (a job's identity): "applied" now, "again" when it was applied
+        before (a re-run of a job whose worker died), or "skipped" when `when(record)` says it does not
+        apply. The check and the change are one optimistic transaction on the record."""
+        record, marks = self._k("r", no), self._k("done", no)
+
+        def apply(pipe) -> str:
+            if pipe.sismember(marks, once):
+                return "again"
+            current = self._decode(pipe.hgetall(record))
+            if current is None or (when is not None and not when(current)):
+                return "skipped"
+            pipe.multi()
+            self._update(pipe, no, fields, event, **index)
+            pipe.sadd(marks, once)
+            return "applied"
+
+        return self.r.transaction(apply, record, marks, value_from_callable=True)
+
+    def mark(self, no: str, what: str) -> None:
+        """Note that a step of a record's life (e.g. its registration's hand-offs) is complete."""
+        self.r.sadd(self._k("done", no), what)
+
+    def marked(self, no: str, what: str) -> bool:
+        return bool(self.r.sismember(self._k("done", no), what))
 
     def of_staff(self, name: str) -> list[dict[str, Any]]:
         return [r for r in (self.get(no) for no in sorted(self.r.smembers(self._k("staff", name)))) if r]

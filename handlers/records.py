@@ -266,30 +266,43 @@ def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> dict:
 
 # -- scheduled escalations (the worker) ----------------------------------------------------------------
 def run_job(ctx: Context, job: dict) -> bool:
-    """Carry out a record job; False when the record moved on and the job no longer applies."""
+    """Carry out a record job; False when the record moved on and the job no longer applies, or when a
+    previous run already did it.
+
+    The record change is made once per job (`update_once`), however often the job runs; its messages
+    are queued with dedup keys whenever the change is known to be made, so a run cut short between the
+    change and its messages (a killed worker) has them queued by the next run, and only once."""
     record = ctx.store.records.get(job["no"])
-    if record is None or record["status"] not in OPEN:
+    if record is None:
         return False
     kind = ctx.kb.center.records.types[record["type"]]
     if job["kind"] == "record_takeover":
-        if record["status"] != "new" or record.get("responder") != kind.a or not _present(ctx, kind.b):
-            return False
-        ctx.store.records.update(record["no"], {"responder": kind.b},
-                                 _event(ctx, "系统", "转B岗", f"{kind.a}未在时限内接单"),
-                                 staff=kind.a, new_staff=kind.b)
-        _hand_off(ctx, ctx.store.records.get(record["no"]), kind.b)
-        return True
-    if float(job.get("due", 0)) != float(record["due"]):
-        return False  # the due date was extended: a newer job stands
+        def applies(r: dict) -> bool:
+            return r["status"] == "new" and r.get("responder") == kind.a and bool(_present(ctx, kind.b))
+
+        done = ctx.store.records.update_once(record["no"], "takeover", {"responder": kind.b},
+                                             _event(ctx, "系统", "转B岗", f"{kind.a}未在时限内接单"),
+                                             when=applies, staff=kind.a, new_staff=kind.b)
+        if done != "skipped":
+            _hand_off(ctx, ctx.store.records.get(record["no"]), kind.b)
+        return done == "applied"
+
+    def applies(r: dict) -> bool:  # still open, and the due date was not extended (a newer job stands)
+        return r["status"] in OPEN and float(job.get("due", 0)) == float(r["due"])
+
     color = "yellow" if job["kind"] == "record_yellow" else "red"
-    text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=_date(record["due"]))
-    ctx.store.records.update(record["no"], {color: ctx.clock.timestamp()},
-                             _event(ctx, "系统", "黄牌预警" if color == "yellow" else "红牌超期"))
-    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{record['due']}")
+    done = ctx.store.records.update_once(record["no"], f"{color}:{job.get('due')}", {color: ctx.clock.timestamp()},
+                                         _event(ctx, "系统", "黄牌预警" if color == "yellow" else "红牌超期"),
+                                         when=applies)
+    if done == "skipped":
+        return False
+    record = ctx.store.records.get(record["no"])
+    text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=_date(job["due"]))
+    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{job['due']}")
     if color == "red":
         for leader in ctx.kb.center.records.leaders:
-            _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{record['due']}")
-    return True
+            _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}")
+    return done == "applied"
 
 
 # -- the citizen's side ------------------------------------------------------------------------------
