@@ -109,9 +109,10 @@ class OutboxItem:
 # Take a seat: all keys share the resource-day hash tag, so this runs on Redis Cluster too.
 # KEYS: slot set, person-day set, bookings hash, sequence, idempotency key
 # ARGV: capacity, per-person-per-day limit, code prefix, booking JSON, idempotency TTL
+# Returns {outcome, code} and, for a duplicate, the stored booking.
 _BOOK = """
 local seen = redis.call('GET', KEYS[5])
-if seen then return {'duplicate', seen} end
+if seen then return {'duplicate', seen, redis.call('HGET', KEYS[3], seen) or ''} end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {'full', ''} end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then
   return {'daily_limit', redis.call('SRANDMEMBER', KEYS[2])}
@@ -540,6 +541,7 @@ IDEMPOTENCY_TTL = 24 * 3600
 class BookResult:
     outcome: str  # ok, duplicate, full, daily_limit
     code: str = ""
+    booking: dict | None = None  # the stored booking (ok, duplicate)
 
 
 def booking_code_parts(code: str) -> tuple[str, str] | None:
@@ -563,17 +565,24 @@ class BookingStore:
         keys = [self._day(resource, day, "slot", slot), self._day(resource, day, "person", openid),
                 self._day(resource, day, "bookings"), self._day(resource, day, "seq"),
                 self._day(resource, day, "idem", idempotency)]
-        outcome, code = self.s._book(keys=keys, args=[capacity, per_day, f"{code_letters}{day[2:]}",
-                                                      json.dumps(booking, ensure_ascii=False), IDEMPOTENCY_TTL])
+        outcome, code, *stored = self.s._book(keys=keys, args=[capacity, per_day, f"{code_letters}{day[2:]}",
+                                                               json.dumps(booking, ensure_ascii=False), IDEMPOTENCY_TTL])
         if outcome == "ok":
-            pipe = self.r.pipeline(transaction=False)
-            pipe.zadd(self.s._user(openid, "bookings"), {f"{resource}|{code}": booking["starts"]})
-            pipe.expire(self.s._user(openid, "bookings"), BOOKING_KEEP)
-            pipe.sadd(self.s.key("bookings", "day", day), f"{resource}|{code}")
-            pipe.expire(self.s.key("bookings", "day", day), BOOKING_KEEP)
-            pipe.expire(self._day(resource, day, "bookings"), BOOKING_KEEP)
-            pipe.execute()
-        return BookResult(outcome, code)
+            booking = {**booking, "code": code}
+        elif outcome == "duplicate" and stored and stored[0]:
+            booking = json.loads(stored[0])
+        else:
+            return BookResult(outcome, code)
+        # The indexes follow the seat; for a duplicate (WeChat's retry of a request that died after
+        # taking the seat) they are written again, which is harmless if the first request wrote them.
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zadd(self.s._user(openid, "bookings"), {f"{resource}|{code}": booking["starts"]})
+        pipe.expire(self.s._user(openid, "bookings"), BOOKING_KEEP)
+        pipe.sadd(self.s.key("bookings", "day", day), f"{resource}|{code}")
+        pipe.expire(self.s.key("bookings", "day", day), BOOKING_KEEP)
+        pipe.expire(self._day(resource, day, "bookings"), BOOKING_KEEP)
+        pipe.execute()
+        return BookResult(outcome, code, booking)
 
     def get(self, code: str, resources: dict[str, str]) -> dict | None:
         """A booking by its code; `resources` maps code letters to resource ids."""

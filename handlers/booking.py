@@ -290,8 +290,10 @@ def book(message: Message, session: dict[str, Any], ctx: Context, resource: Reso
     session.pop("slots", None)
     if result.outcome == "daily_limit":
         return Reply(ctx.render("booking/why_daily_limit.txt", resource=resource, code=result.code))
-    booking["code"] = result.code
-    if result.outcome == "ok":
+    booking = result.booking or {**booking, "code": result.code}
+    if booking["status"] in ACTIVE:
+        # for a duplicate too: the request that took the seat may have died before telling the staff
+        # and scheduling the reminder; both are idempotent (dedup key, one job per booking)
         _tell_staff(ctx, resource, "booking/staff_new.txt", booking)
         _schedule_reminder(ctx, booking, now)
     return Reply(ctx.render("booking/confirmed.txt", b=booking, resource=resource, slot=slot))

@@ -108,7 +108,7 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     cfg = ctx.kb.center.records
     kind = cfg.types[kind_id]
     now = ctx.clock.now()
-    member, is_a = responder_for(ctx, kind)
+    member, _ = responder_for(ctx, kind)
     responder = member["name"] if member else ""
     due = due_at(ctx, kind.due_days)
     no = ctx.store.records.next_number(kind.prefix, now.strftime("%Y%m%d"))
@@ -118,18 +118,30 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     got, created = ctx.store.records.create(no, fields, _event(ctx, "系统", "登记", f"首问责任人：{responder or '领导'}"),
                                             _ts(due), idempotency)
     record = ctx.store.records.get(got)
-    if created:
-        _hand_off(ctx, record, responder)
-        if kind.leaders or not responder:
-            text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(phone),
-                              due=_date(record["due"]))
-            for leader in cfg.leaders:
-                _tell_staff(ctx, leader, text, f"rec:{no}:leaders")
-        if is_a and kind.b:
-            ctx.store.schedule({"kind": "record_takeover", "no": no},
-                               _ts(add_working_minutes(ctx, now, cfg.takeover_minutes)))
-        _schedule_deadlines(ctx, record)
+    if created or not ctx.store.records.marked(got, "registered"):
+        # also when the request that created it died before telling and scheduling (WeChat's retry of
+        # the same message comes here): every step is idempotent, so doing one twice changes nothing
+        _announce(ctx, record, kind)
+        ctx.store.records.mark(got, "registered")
     return record, created
+
+
+def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
+    """A new record's hand-off, the leaders' summary and its scheduled takeover and escalations, all
+    derived from the stored record so that a second run does exactly what the first did."""
+    cfg = ctx.kb.center.records
+    no, responder = record["no"], record.get("responder") or ""
+    _hand_off(ctx, record, responder)
+    if kind.leaders or not responder:
+        text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
+                          due=_date(record["due"]))
+        for leader in cfg.leaders:
+            _tell_staff(ctx, leader, text, f"rec:{no}:leaders")
+    if responder and responder == kind.a and kind.b:
+        created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
+        ctx.store.schedule({"kind": "record_takeover", "no": no},
+                           _ts(add_working_minutes(ctx, created, cfg.takeover_minutes)))
+    _schedule_deadlines(ctx, record)
 
 
 def _hand_off(ctx: Context, record: dict, to: str) -> None:
