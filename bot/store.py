@@ -43,6 +43,9 @@ from bot.clock import Clock
 PREFIX = "centerbot"
 SESSION_TTL = 30 * 60
 SEEN_TTL = 10 * 60  # WeChat retries within ~15 s; keep the answer well beyond that
+# A live handler answers or defers within the webhook's 4-second budget; a message still pending this
+# many seconds after its claim was being handled by a process that died, and WeChat's retry takes it over.
+CLAIM_LEASE = 8
 PROFILE_TTL = 180 * 24 * 3600
 OUTBOX_KEEP = 14 * 24 * 3600
 OUTBOX_LEASE = 120  # seconds a worker owns a claimed message before another may retry it
@@ -192,6 +195,22 @@ end
 return out
 """
 
+# Claim a delivered message for handling, or take over a claim whose handler died (pending past its
+# lease); else say how it went. KEYS: seen key, session (both {u:<openid>}); ARGV: claim JSON, TTL, now
+# Returns {'new', session JSON} or {'seen', seen JSON}.
+_CLAIM_MESSAGE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2])) then
+  local raw = redis.call('GET', KEYS[1]) or ''
+  local ok, seen = pcall(cjson.decode, raw)
+  if not (ok and type(seen) == 'table' and seen['state'] == 'pending' and tonumber(seen['until'] or '')
+          and tonumber(seen['until']) < tonumber(ARGV[3])) then
+    return {'seen', raw}
+  end
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+end
+return {'new', redis.call('GET', KEYS[2]) or ''}
+"""
+
 # Queue an outbox message unless one with its id (a dedup key) exists already.
 # KEYS: message hash, due set, the user's list (all {outbox}); ARGV: fields JSON (strings), now, keep seconds
 _ENQUEUE = """
@@ -222,6 +241,7 @@ class Store:
         self.prefix = prefix
         self._claim_due = self.r.register_script(_CLAIM_DUE)
         self._enqueue = self.r.register_script(_ENQUEUE)
+        self._claim_message = self.r.register_script(_CLAIM_MESSAGE)
         self._book = self.r.register_script(_BOOK)
         self._transition = self.r.register_script(_TRANSITION)
         self._take_jobs = self.r.register_script(_TAKE_JOBS)
@@ -270,15 +290,17 @@ class Store:
     # -- exactly-once delivery ------------------------------------------------------------------
     def claim_message(self, openid: str, msg_key: str) -> Seen:
         """Mark a message as being handled, in one round trip with its session; if it was seen
-        before, say how it went."""
-        key = self._user(openid, "seen", msg_key)
-        pipe = self.r.pipeline(transaction=False)
-        pipe.set(key, json.dumps({"state": "pending"}), nx=True, ex=SEEN_TTL)
-        pipe.get(key)
-        pipe.get(self._user(openid, "session"))
-        claimed, raw, session = pipe.execute()
-        if claimed:
-            return Seen("new", session=_session(session))
+        before, say how it went.
+
+        A claim is held for CLAIM_LEASE seconds: a process killed while handling the message leaves it
+        pending, and WeChat's retry after that takes it over and handles it again (what the dead
+        process stored is idempotent: bookings and records carry the message's idempotency key)."""
+        now = self.clock.timestamp()
+        state, raw = self._claim_message(
+            keys=[self._user(openid, "seen", msg_key), self._user(openid, "session")],
+            args=[json.dumps({"state": "pending", "until": now + CLAIM_LEASE}), SEEN_TTL, now])
+        if state == "new":
+            return Seen("new", session=_session(raw))
         data = json.loads(raw) if raw else {"state": "pending"}
         return Seen(data.get("state", "pending"), data.get("reply"))
 
