@@ -595,16 +595,29 @@ class BookingStore:
             booking = json.loads(stored[0])
         else:
             return BookResult(outcome, code)
-        # The indexes follow the seat; for a duplicate (WeChat's retry of a request that died after
-        # taking the seat) they are written again, which is harmless if the first request wrote them.
+        self._index(resource, day, openid, code, booking["starts"])
+        return BookResult(outcome, code, booking)
+
+    def booked(self, resource: str, day: str, idempotency: str) -> dict | None:
+        """The booking a request with `idempotency` made, if any (with its indexes made sure of)."""
+        code = self.r.get(self._day(resource, day, "idem", idempotency))
+        raw = self.r.hget(self._day(resource, day, "bookings"), code) if code else None
+        if not raw:
+            return None
+        booking = json.loads(raw)
+        self._index(resource, day, booking["openid"], code, booking["starts"])
+        return booking
+
+    def _index(self, resource: str, day: str, openid: str, code: str, starts: float) -> None:
+        """The indexes follow the seat. For a duplicate (WeChat's retry of a request that died after
+        taking the seat) they are written again, which is harmless if the first request wrote them."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.zadd(self.s._user(openid, "bookings"), {f"{resource}|{code}": booking["starts"]})
+        pipe.zadd(self.s._user(openid, "bookings"), {f"{resource}|{code}": starts})
         pipe.expire(self.s._user(openid, "bookings"), BOOKING_KEEP)
         pipe.sadd(self.s.key("bookings", "day", day), f"{resource}|{code}")
         pipe.expire(self.s.key("bookings", "day", day), BOOKING_KEEP)
         pipe.expire(self._day(resource, day, "bookings"), BOOKING_KEEP)
         pipe.execute()
-        return BookResult(outcome, code, booking)
 
     def get(self, code: str, resources: dict[str, str]) -> dict | None:
         """A booking by its code; `resources` maps code letters to resource ids."""
