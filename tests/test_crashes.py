@@ -215,7 +215,7 @@ def test_a_reminder_fires_once_when_the_worker_is_killed_mid_request(live, stand
     assert len(reminders) == 1 and code in reminders[0]
 
 
-def test_a_message_wechat_took_just_before_the_kill_is_sent_once_more_the_known_window(
+def test_a_message_wechat_took_just_before_the_worker_was_killed_is_sent_again_once(
         live, standin, start_worker):
     # WeChat's send API has no idempotency key: a worker killed after WeChat took a message but before
     # it noted that in Redis cannot know, and the message goes out again after the lease (docs/deploy.md).
