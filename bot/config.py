@@ -18,6 +18,13 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")  # refused by validate() with a clear message
+
+
 @dataclass(frozen=True)
 class Settings:
     token: str
@@ -33,6 +40,9 @@ class Settings:
     notice_template: str | None = None
     secret_key: str | None = None
     production: bool = False
+    # seconds a worker owns a scheduled job or an outbox message; after a worker is killed, another
+    # takes over its jobs and messages when this runs out (so it must well exceed a WeChat API call)
+    worker_lease: float = 120.0
     defaults_used: tuple[str, ...] = field(default=())
 
     @property
@@ -76,6 +86,7 @@ class Settings:
             notice_template=get("WECHAT_TEMPLATE_NOTICE"),
             secret_key=env.get("CENTERBOT_SECRET_KEY") or None,
             production=production,
+            worker_lease=_seconds(env.get("CENTERBOT_WORKER_LEASE", "").strip() or "120"),
             defaults_used=tuple(defaults),
         )
         settings.validate()
@@ -108,6 +119,11 @@ class Settings:
             problems.append("CENTERBOT_REDIS_PREFIX may hold only letters, digits, '_', '.' and '-' (e.g. center-xinqiao)")
         if self.redis_url and self.redis_url.partition("://")[0] not in REDIS_SCHEMES:
             problems.append(f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}")
+        if not self.worker_lease > 0:
+            problems.append("CENTERBOT_WORKER_LEASE must be a number of seconds (default 120)")
+        elif self.production and self.worker_lease < 30:
+            problems.append("CENTERBOT_WORKER_LEASE must be at least 30 seconds in production (a WeChat API "
+                            "call may take 5 s, a batch of them more)")
         if not self.knowledge_dir.is_dir():
             problems.append(f"CENTERBOT_KNOWLEDGE_DIR {self.knowledge_dir} is not a directory")
         if problems:

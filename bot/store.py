@@ -17,11 +17,15 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  a person's booking codes by start time; their no-shows by time
   {bookings}:day:<yyyymmdd>      every booking code of a day, for staff
   {staff}:roster / :by-openid    staff members (name -> JSON) and who an openid is
-  {sched}:due                    scheduled jobs (reminders, escalations) by due time, taken once
-  {rec}:r:<no> / :h:<no> / :seq:<yyyymmdd> / :open / :staff:<name> / :user:<openid> / :idem:<key>
+  {sched}:due / :inflight / :attempts / :failed
+                                 scheduled jobs (reminders, escalations) by due time; jobs leased to a
+                                 worker by lease deadline; how often each was taken; jobs given up
+  {rec}:r:<no> / :h:<no> / :done:<no> / :seq:<yyyymmdd> / :open / :staff:<name> / :user:<openid> / :idem:<key>
                                  first-responder records and delegation cases: the record, its
-                                 append-only history, numbering, open records by due time, per-staff
-                                 and per-citizen indexes; one hash tag, so a change is one transaction
+                                 append-only history, the one-time changes and steps already made
+                                 (escalations, takeover, registration), numbering, open records by due
+                                 time, per-staff and per-citizen indexes; one hash tag, so a change is
+                                 one transaction
   {u:<openid>}:rating            the record a citizen is asked to rate
 """
 from __future__ import annotations
@@ -30,7 +34,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
@@ -42,10 +46,15 @@ from bot.clock import Clock
 PREFIX = "centerbot"
 SESSION_TTL = 30 * 60
 SEEN_TTL = 10 * 60  # WeChat retries within ~15 s; keep the answer well beyond that
+# A live handler answers or defers within the webhook's 4-second budget; a message still pending this
+# many seconds after its claim was being handled by a process that died, and WeChat's retry takes it over.
+CLAIM_LEASE = 8
 PROFILE_TTL = 180 * 24 * 3600
 OUTBOX_KEEP = 14 * 24 * 3600
 OUTBOX_LEASE = 120  # seconds a worker owns a claimed message before another may retry it
 OUTBOX_MAX_ATTEMPTS = 6
+JOB_LEASE = 120  # seconds a worker owns a scheduled job before another may run it again
+JOB_MAX_ATTEMPTS = 5  # takes of a job (crashes or errors included) before it is set aside
 SENT_HISTORY = 2000
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
@@ -149,9 +158,10 @@ class OutboxItem:
 # Take a seat: all keys share the resource-day hash tag, so this runs on Redis Cluster too.
 # KEYS: slot set, person-day set, bookings hash, sequence, idempotency key
 # ARGV: capacity, per-person-per-day limit, code prefix, booking JSON, idempotency TTL
+# Returns {outcome, code} and, for a duplicate, the stored booking.
 _BOOK = """
 local seen = redis.call('GET', KEYS[5])
-if seen then return {'duplicate', seen} end
+if seen then return {'duplicate', seen, redis.call('HGET', KEYS[3], seen) or ''} end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {'full', ''} end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then
   return {'daily_limit', redis.call('SRANDMEMBER', KEYS[2])}
@@ -205,10 +215,60 @@ redis.call('ZADD', KEYS[7], tonumber(ARGV[6]), ARGV[1])
 return ARGV[1]
 """
 
+# Lease the jobs due now, and the jobs whose lease ran out (their worker died before acknowledging
+# them), to one caller: each moves to the in-flight set with its lease deadline, and its take is counted.
+# KEYS: due, in-flight, attempts (all {sched})
+# ARGV: now, lease deadline, limit
+# Returns job, attempts, job, attempts, ...
 _TAKE_JOBS = """
-local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, job in ipairs(jobs) do redis.call('ZREM', KEYS[1], job) end
-return jobs
+local limit = tonumber(ARGV[3])
+local jobs = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, limit)
+if #jobs < limit then
+  for _, job in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, limit - #jobs)) do
+    table.insert(jobs, job)
+  end
+end
+local out, seen = {}, {}
+for _, job in ipairs(jobs) do
+  if not seen[job] then
+    seen[job] = true
+    redis.call('ZREM', KEYS[1], job)
+    redis.call('ZADD', KEYS[2], ARGV[2], job)
+    table.insert(out, job)
+    table.insert(out, redis.call('HINCRBY', KEYS[3], job, 1))
+  end
+end
+return out
+"""
+
+# Claim a delivered message for handling, or take over a claim whose handler died (pending past its
+# lease); else say how it went. KEYS: seen key, session (both {u:<openid>}); ARGV: claim JSON, TTL, now
+# Returns {'new', session JSON} or {'seen', seen JSON}.
+_CLAIM_MESSAGE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2])) then
+  local raw = redis.call('GET', KEYS[1]) or ''
+  local ok, seen = pcall(cjson.decode, raw)
+  if not (ok and type(seen) == 'table' and seen['state'] == 'pending' and tonumber(seen['until'] or '')
+          and tonumber(seen['until']) < tonumber(ARGV[3])) then
+    return {'seen', raw}
+  end
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+end
+return {'new', redis.call('GET', KEYS[2]) or ''}
+"""
+
+# Queue an outbox message unless one with its id (a dedup key) exists already.
+# KEYS: message hash, due set, the user's list (all {outbox}); ARGV: fields JSON (strings), now, keep seconds
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local item = cjson.decode(ARGV[1])
+for k, v in pairs(item) do redis.call('HSET', KEYS[1], k, v) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[2], ARGV[2], item['id'])
+redis.call('RPUSH', KEYS[3], item['id'])
+redis.call('LTRIM', KEYS[3], -50, -1)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[3]))
+return 1
 """
 
 _CLAIM_DUE = """
@@ -226,6 +286,8 @@ class Store:
         self.clock = clock or Clock()
         self.prefix = prefix
         self._claim_due = self.r.register_script(_CLAIM_DUE)
+        self._enqueue = self.r.register_script(_ENQUEUE)
+        self._claim_message = self.r.register_script(_CLAIM_MESSAGE)
         self._book = self.r.register_script(_BOOK)
         self._transition = self.r.register_script(_TRANSITION)
         self._take_jobs = self.r.register_script(_TAKE_JOBS)
@@ -274,15 +336,17 @@ class Store:
     # -- exactly-once delivery ------------------------------------------------------------------
     def claim_message(self, openid: str, msg_key: str) -> Seen:
         """Mark a message as being handled, in one round trip with its session; if it was seen
-        before, say how it went."""
-        key = self._user(openid, "seen", msg_key)
-        pipe = self.r.pipeline(transaction=False)
-        pipe.set(key, json.dumps({"state": "pending"}), nx=True, ex=SEEN_TTL)
-        pipe.get(key)
-        pipe.get(self._user(openid, "session"))
-        claimed, raw, session = pipe.execute()
-        if claimed:
-            return Seen("new", session=_session(session))
+        before, say how it went.
+
+        A claim is held for CLAIM_LEASE seconds: a process killed while handling the message leaves it
+        pending, and WeChat's retry after that takes it over and handles it again (what the dead
+        process stored is idempotent: bookings and records carry the message's idempotency key)."""
+        now = self.clock.timestamp()
+        state, raw = self._claim_message(
+            keys=[self._user(openid, "seen", msg_key), self._user(openid, "session")],
+            args=[json.dumps({"state": "pending", "until": now + CLAIM_LEASE}), SEEN_TTL, now])
+        if state == "new":
+            return Seen("new", session=_session(raw))
         data = json.loads(raw) if raw else {"state": "pending"}
         return Seen(data.get("state", "pending"), data.get("reply"))
 
@@ -309,24 +373,18 @@ class Store:
         now = self.clock.timestamp()
         msg_id = dedup or uuid.uuid4().hex
         key = self._ob("msg", msg_id)
-        item = {"id": msg_id, "openid": openid, "kind": kind, "status": "queued", "attempts": 0,
-                "created": now, "payload": json.dumps(payload, ensure_ascii=False)}
-        if dedup and self.r.exists(key):
-            return msg_id
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(key, mapping=item)
-        pipe.expire(key, OUTBOX_KEEP)
-        pipe.zadd(self._ob("due"), {msg_id: now})
-        pipe.rpush(self._ob("user", openid), msg_id)
-        pipe.ltrim(self._ob("user", openid), -50, -1)
-        pipe.expire(self._ob("user", openid), OUTBOX_KEEP)
-        pipe.execute()
+        item = {"id": msg_id, "openid": openid, "kind": kind, "status": "queued", "attempts": "0",
+                "created": repr(now), "payload": json.dumps(payload, ensure_ascii=False)}
+        # one script, so that two runs of the same job (a worker died before acknowledging it) cannot
+        # both find the key missing and queue the message twice
+        self._enqueue(keys=[key, self._ob("due"), self._ob("user", openid)],
+                      args=[json.dumps(item, ensure_ascii=False), now, OUTBOX_KEEP])
         return msg_id
 
-    def claim_due(self, limit: int = 20) -> list[OutboxItem]:
+    def claim_due(self, limit: int = 20, lease: float = OUTBOX_LEASE) -> list[OutboxItem]:
         """Lease the messages due now to this worker; a crashed worker's lease runs out and they return."""
         now = self.clock.timestamp()
-        ids = self._claim_due(keys=[self._ob("due")], args=[now, now + OUTBOX_LEASE, limit])
+        ids = self._claim_due(keys=[self._ob("due")], args=[now, now + lease, limit])
         return [item for item in self.outbox_items(ids) if item.status in ("queued", "retrying")]
 
     def outbox_items(self, ids: list[str]) -> list[OutboxItem]:
@@ -401,17 +459,57 @@ class Store:
     def away_until(self, name: str) -> float:
         return float(self.r.hget(self.key("staff", "away"), name) or 0)
 
+    # Scheduled jobs run effectively exactly once: a worker leases the jobs due now (they move from
+    # `due` to `inflight` with a deadline), carries each out, and acknowledges it (`finish_job`) only
+    # once its effects are stored. A worker killed in between leaves the job in flight; when the lease
+    # runs out another worker takes it again. Every effect of a job is idempotent (a one-time record
+    # change, outbox messages with dedup keys), so running it a second time changes nothing.
+    @staticmethod
+    def _job(job: dict[str, Any]) -> str:
+        return json.dumps(job, ensure_ascii=False, sort_keys=True)
+
     def schedule(self, job: dict[str, Any], at: float) -> None:
         """Run `job` at `at` (once: the member is the job itself, so scheduling it twice is one job)."""
-        self.r.zadd(self.key("sched", "due"), {json.dumps(job, ensure_ascii=False, sort_keys=True): at})
+        self.r.zadd(self.key("sched", "due"), {self._job(job): at})
 
     def unschedule(self, job: dict[str, Any]) -> None:
-        self.r.zrem(self.key("sched", "due"), json.dumps(job, ensure_ascii=False, sort_keys=True))
+        member = self._job(job)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(self.key("sched", "due"), member)
+        pipe.zrem(self.key("sched", "inflight"), member)
+        pipe.hdel(self.key("sched", "attempts"), member)
+        pipe.execute()
 
-    def take_due_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Jobs due now, each handed to exactly one caller."""
-        rows = self._take_jobs(keys=[self.key("sched", "due")], args=[self.clock.timestamp(), limit])
-        return [json.loads(r) for r in rows]
+    def take_due_jobs(self, limit: int = 50, lease: float = JOB_LEASE) -> list[tuple[dict[str, Any], int]]:
+        """Lease the jobs due now (and those a dead worker left in flight) to this caller for `lease`
+        seconds: [(job, how many times it has been taken)]. Acknowledge each with `finish_job`."""
+        now = self.clock.timestamp()
+        rows = self._take_jobs(keys=[self.key("sched", "due"), self.key("sched", "inflight"),
+                                     self.key("sched", "attempts")], args=[now, now + lease, limit])
+        return [(json.loads(rows[i]), int(rows[i + 1])) for i in range(0, len(rows), 2)]
+
+    def finish_job(self, job: dict[str, Any]) -> None:
+        """Acknowledge a job whose effects are stored: it is not taken again."""
+        member = self._job(job)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(self.key("sched", "inflight"), member)
+        pipe.hdel(self.key("sched", "attempts"), member)
+        pipe.execute()
+
+    def give_up_job(self, job: dict[str, Any]) -> None:
+        """Set aside a job that failed every attempt (kept in `{sched}:failed` for staff to look at)."""
+        member = self._job(job)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(self.key("sched", "inflight"), member)
+        pipe.hdel(self.key("sched", "attempts"), member)
+        pipe.zadd(self.key("sched", "failed"), {member: self.clock.timestamp()})
+        pipe.execute()
+
+    def jobs(self, which: str = "due") -> list[tuple[dict[str, Any], float]]:
+        """Jobs scheduled (`due`), being run (`inflight`, by lease deadline) or given up (`failed`)."""
+        if which not in ("due", "inflight", "failed"):
+            raise ValueError(which)
+        return [(json.loads(m), at) for m, at in self.r.zrange(self.key("sched", which), 0, -1, withscores=True)]
 
     def add_staff(self, name: str, openid: str, role: str = "window", backup: str = "") -> None:
         old = self.staff(name)
@@ -511,6 +609,7 @@ IDEMPOTENCY_TTL = 24 * 3600
 class BookResult:
     outcome: str  # ok, duplicate, full, daily_limit
     code: str = ""
+    booking: dict | None = None  # the stored booking (ok, duplicate)
 
 
 def booking_code_parts(code: str) -> tuple[str, str] | None:
@@ -534,17 +633,37 @@ class BookingStore:
         keys = [self._day(resource, day, "slot", slot), self._day(resource, day, "person", openid),
                 self._day(resource, day, "bookings"), self._day(resource, day, "seq"),
                 self._day(resource, day, "idem", idempotency)]
-        outcome, code = self.s._book(keys=keys, args=[capacity, per_day, f"{code_letters}{day[2:]}",
-                                                      json.dumps(booking, ensure_ascii=False), IDEMPOTENCY_TTL])
+        outcome, code, *stored = self.s._book(keys=keys, args=[capacity, per_day, f"{code_letters}{day[2:]}",
+                                                               json.dumps(booking, ensure_ascii=False), IDEMPOTENCY_TTL])
         if outcome == "ok":
-            pipe = self.r.pipeline(transaction=False)
-            pipe.zadd(self.s._user(openid, "bookings"), {f"{resource}|{code}": booking["starts"]})
-            pipe.expire(self.s._user(openid, "bookings"), BOOKING_KEEP)
-            pipe.sadd(self.s.key("bookings", "day", day), f"{resource}|{code}")
-            pipe.expire(self.s.key("bookings", "day", day), BOOKING_KEEP)
-            pipe.expire(self._day(resource, day, "bookings"), BOOKING_KEEP)
-            pipe.execute()
-        return BookResult(outcome, code)
+            booking = {**booking, "code": code}
+        elif outcome == "duplicate" and stored and stored[0]:
+            booking = json.loads(stored[0])
+        else:
+            return BookResult(outcome, code)
+        self._index(resource, day, openid, code, booking["starts"])
+        return BookResult(outcome, code, booking)
+
+    def booked(self, resource: str, day: str, idempotency: str) -> dict | None:
+        """The booking a request with `idempotency` made, if any (with its indexes made sure of)."""
+        code = self.r.get(self._day(resource, day, "idem", idempotency))
+        raw = self.r.hget(self._day(resource, day, "bookings"), code) if code else None
+        if not raw:
+            return None
+        booking = json.loads(raw)
+        self._index(resource, day, booking["openid"], code, booking["starts"])
+        return booking
+
+    def _index(self, resource: str, day: str, openid: str, code: str, starts: float) -> None:
+        """The indexes follow the seat. For a duplicate (WeChat's retry of a request that died after
+        taking the seat) they are written again, which is harmless if the first request wrote them."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zadd(self.s._user(openid, "bookings"), {f"{resource}|{code}": starts})
+        pipe.expire(self.s._user(openid, "bookings"), BOOKING_KEEP)
+        pipe.sadd(self.s.key("bookings", "day", day), f"{resource}|{code}")
+        pipe.expire(self.s.key("bookings", "day", day), BOOKING_KEEP)
+        pipe.expire(self._day(resource, day, "bookings"), BOOKING_KEEP)
+        pipe.execute()
 
     def get(self, code: str, resources: dict[str, str]) -> dict | None:
         """A booking by its code; `resources` maps code letters to resource ids."""
@@ -633,7 +752,10 @@ class RecordStore:
         return got, got == no
 
     def get(self, no: str) -> dict[str, Any] | None:
-        raw = self.r.hgetall(self._k("r", no.strip().upper()))
+        return self._decode(self.r.hgetall(self._k("r", no.strip().upper())))
+
+    @staticmethod
+    def _decode(raw: dict[str, str]) -> dict[str, Any] | None:
         if not raw:
             return None
         out: dict[str, Any] = {}
@@ -654,6 +776,11 @@ class RecordStore:
         `staff` is who holds it now; `new_staff` who takes it over; `close` ends it (off every open index).
         """
         pipe = self.r.pipeline(transaction=True)
+        self._update(pipe, no, fields, event, staff=staff, new_staff=new_staff, close=close, due=due)
+        pipe.execute()
+
+    def _update(self, pipe, no: str, fields: dict[str, Any], event: dict[str, Any], *, staff: str = "",
+                new_staff: str | None = None, close: bool = False, due: float | None = None) -> None:
         if fields:
             pipe.hset(self._k("r", no), mapping={k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                                                  for k, v in fields.items()})
@@ -669,7 +796,33 @@ class RecordStore:
                 pipe.srem(self._k("staff", name), no)
         elif due is not None:
             pipe.zadd(self._k("open"), {no: due})
-        pipe.execute()
+
+    def update_once(self, no: str, once: str, fields: dict[str, Any], event: dict[str, Any], *,
+                    when: Callable[[dict[str, Any]], bool] | None = None, **index: Any) -> str:
+        """`update` at most once per `once` (a job's identity): "applied" now, "again" when it was applied
+        before (a re-run of a job whose worker died), or "skipped" when `when(record)` says it does not
+        apply. The check and the change are one optimistic transaction on the record."""
+        record, marks = self._k("r", no), self._k("done", no)
+
+        def apply(pipe) -> str:
+            if pipe.sismember(marks, once):
+                return "again"
+            current = self._decode(pipe.hgetall(record))
+            if current is None or (when is not None and not when(current)):
+                return "skipped"
+            pipe.multi()
+            self._update(pipe, no, fields, event, **index)
+            pipe.sadd(marks, once)
+            return "applied"
+
+        return self.r.transaction(apply, record, marks, value_from_callable=True)
+
+    def mark(self, no: str, what: str) -> None:
+        """Note that a step of a record's life (e.g. its registration's hand-offs) is complete."""
+        self.r.sadd(self._k("done", no), what)
+
+    def marked(self, no: str, what: str) -> bool:
+        return bool(self.r.sismember(self._k("done", no), what))
 
     def of_staff(self, name: str) -> list[dict[str, Any]]:
         return [r for r in (self.get(no) for no in sorted(self.r.smembers(self._k("staff", name)))) if r]

@@ -68,15 +68,13 @@ def _answer_once(app, inbound: Inbound) -> str:
     ctx = app.extensions["centerbot"]
     msg = inbound.message
     seen = ctx.store.claim_message(msg.openid, msg.dedup_key)
+    deadline = time.monotonic() + RETRY_WAIT
+    while seen.state not in ("new", "done") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen = ctx.store.claim_message(msg.openid, msg.dedup_key)  # "new" if its handler died
     if seen.state == "done":
         return seen.reply or ""
     if seen.state != "new":
-        deadline = time.monotonic() + RETRY_WAIT
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            seen = ctx.store.claim_message(msg.openid, msg.dedup_key)
-            if seen.state == "done":
-                return seen.reply or ""
         return ""  # still being handled: its answer will come through the outbox
     future: Future = app.extensions["centerbot.pool"].submit(handle_message, msg, seen.session, ctx)
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+import redis
 import requests
 from wechatpy.exceptions import WeChatClientException
 
-from bot.store import OUTBOX_MAX_ATTEMPTS, OutboxItem, Store
+from bot.store import JOB_LEASE, JOB_MAX_ATTEMPTS, OUTBOX_LEASE, OUTBOX_MAX_ATTEMPTS, OutboxItem, Store
 from bot.wechat_api import CenterClient
 from handlers.notify import template_message
 
@@ -26,21 +28,41 @@ def retry_delay(attempts_so_far: int) -> float | None:
     return float(BACKOFF[min(attempts_so_far, len(BACKOFF) - 1)])
 
 
-def run_jobs(ctx) -> int:
-    """Carry out the jobs due now (reminders, escalations); each job runs once, on one worker."""
+def run_job(ctx, job: dict) -> bool:
+    """Carry out one job; True when it did something new. Safe to run twice: every effect is idempotent."""
     from handlers import booking, notify, records  # the jobs speak the conversation's language
 
+    kind = job.get("kind", "")
+    if kind.startswith("record_"):
+        return records.run_job(ctx, job)
+    if kind == "booking_reminder":
+        found = booking.reminder_text(job, ctx)
+        # the dedup key makes a second run (a worker died before acknowledging the job) a no-op
+        return found is not None and notify.citizen(ctx, found[0], found[1], f"job:{kind}:{job['code']}",
+                                                    title="预约提醒")
+    log.warning("unknown job kind %r dropped", kind)
+    return False
+
+
+def run_jobs(ctx, lease: float = JOB_LEASE) -> int:
+    """Carry out the jobs due now (reminders, escalations), effectively once each.
+
+    A job is leased, run, then acknowledged: a worker killed before the acknowledgement leaves the job
+    to be taken again when the lease runs out, and the job's idempotent effects make that run a no-op
+    where the first one got. A job that raises stays leased and is retried after the lease, up to
+    JOB_MAX_ATTEMPTS takes; then it is set aside in `{sched}:failed`."""
     done = 0
-    for job in ctx.store.take_due_jobs():
-        kind = job.get("kind", "")
-        if kind.startswith("record_"):
-            done += records.run_job(ctx, job)
-        elif kind == "booking_reminder":
-            found = booking.reminder_text(job, ctx)
-            if found is not None:
-                done += notify.citizen(ctx, found[0], found[1], f"job:{kind}:{job['code']}", title="预约提醒")
-        else:
-            log.warning("unknown job kind %r dropped", kind)
+    for job, attempts in ctx.store.take_due_jobs(lease=lease):
+        if attempts > JOB_MAX_ATTEMPTS:
+            log.error("job %s failed %d times: set aside", job, attempts - 1)
+            ctx.store.give_up_job(job)
+            continue
+        try:
+            done += run_job(ctx, job)
+        except Exception:
+            log.exception("job %s failed (attempt %d); retried after its lease", job, attempts)
+            continue
+        ctx.store.finish_job(job)
     return done
 
 
@@ -48,10 +70,24 @@ OUT_OF_WINDOW = 45015  # the user has not written for 48 hours: customer-service
 
 
 class OutboxSender:
-    def __init__(self, store: Store, client: CenterClient | None, template_id: str | None = None):
+    """Sends the outbox: at least once per message, and twice only in one narrow window.
+
+    A message is leased (`claim_due`) before it is sent and marked sent (`mark_sent`) right after
+    WeChat accepts it. WeChat's send API has no idempotency key, so a worker killed (kill -9, OOM,
+    power loss) after WeChat accepted a message but before `mark_sent` reached Redis leaves it leased
+    but unsent, and another worker sends it again when the lease runs out: the citizen may get it
+    twice. Nothing else repeats a message: the window is one HTTP response plus one Redis round trip;
+    a message is only sent while at least half its lease is left, so a live worker's send never
+    overlaps another worker's retry of it; `mark_sent` is retried through a brief Redis outage; and
+    SIGTERM stops the worker between messages, never inside a send.
+    """
+
+    def __init__(self, store: Store, client: CenterClient | None, template_id: str | None = None,
+                 lease: float = OUTBOX_LEASE):
         self.store = store
         self.client = client
         self.template_id = template_id
+        self.lease = lease
 
     def send(self, item: OutboxItem) -> None:
         if item.kind == "text":
@@ -67,7 +103,10 @@ class OutboxSender:
         if self.client is None:
             return 0
         sent = 0
-        for item in self.store.claim_due():
+        leased_until = time.monotonic() + self.lease / 2
+        for item in self.store.claim_due(lease=self.lease):
+            if time.monotonic() > leased_until:
+                break  # the rest go out after their lease, by whichever worker takes them
             try:
                 self.send(item)
             except WeChatClientException as exc:
@@ -89,9 +128,21 @@ class OutboxSender:
             except ValueError as exc:
                 self.store.mark_attempt_failed(item.id, str(exc), None)
             else:
-                self.store.mark_sent(item.id)
+                self._mark_sent(item.id)
                 sent += 1
         return sent
+
+    def _mark_sent(self, msg_id: str, tries: int = 5) -> None:
+        """WeChat has the message: note it at once, through a brief Redis outage too, so that it is not
+        sent again when its lease runs out."""
+        for attempt in range(tries):
+            try:
+                self.store.mark_sent(msg_id)
+                return
+            except redis.RedisError:
+                if attempt == tries - 1:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
 
     def run_forever(self, stop: threading.Event, interval: float = 1.0, ctx=None) -> None:
         if self.client is None:
@@ -100,7 +151,7 @@ class OutboxSender:
         while not stop.is_set():
             try:
                 if ctx is not None:
-                    run_jobs(ctx)
+                    run_jobs(ctx, lease=self.lease)
                 busy = self.run_once()
             except Exception:  # a Redis outage must not kill the worker; it resumes when Redis returns
                 log.exception("outbox round failed")

@@ -113,6 +113,13 @@ def step(message: Message, session: dict[str, Any], ctx: Context, absorbed: bool
     if "day" not in form:
         return ask(session, "day", ctx, resource=resource, days=rules.next_days(now))
     day = dt.date.fromisoformat(form["day"])
+    if all(k in form for k in SLOTS):
+        # WeChat's retry of a message whose first delivery took a seat and died before answering: the
+        # seat is this message's, whatever the rules or the seats left say now
+        mine = ctx.store.bookings.booked(resource.id, day.strftime("%Y%m%d"), _idempotency(message))
+        if mine is not None:
+            slot = Slot(resource.id, day, dt.time.fromisoformat(mine["start"]), dt.time.fromisoformat(mine["end"]))
+            return _confirmed(session, ctx, resource, slot, mine, now)
     try:
         rules.check_day(day, now)
     except Refusal as why:
@@ -281,17 +288,29 @@ def book(message: Message, session: dict[str, Any], ctx: Context, resource: Reso
                "starts": slot.starts_at(now.tzinfo).timestamp(), "openid": message.openid,
                "name": form["name"], "phone": form["phone"], "status": status, "created": now.timestamp()}
     result = store.book(resource.id, resource.code, booking["day"], slot.key, message.openid, booking,
-                        resource.capacity, resource.per_person_per_day,
-                        idempotency=f"{message.openid}:{message.dedup_key}")
+                        resource.capacity, resource.per_person_per_day, idempotency=_idempotency(message))
     if result.outcome == "full":
         form.pop("slot", None)
         return full(session, ctx, resource, rules, slot, now)
+    if result.outcome == "daily_limit":
+        session.pop("flow", None)
+        session.pop("slots", None)
+        return Reply(ctx.render("booking/why_daily_limit.txt", resource=resource, code=result.code))
+    return _confirmed(session, ctx, resource, slot, result.booking or {**booking, "code": result.code}, now)
+
+
+def _idempotency(message: Message) -> str:
+    return f"{message.openid}:{message.dedup_key}"
+
+
+def _confirmed(session: dict[str, Any], ctx: Context, resource: Resource, slot: Slot, booking: dict,
+               now: dt.datetime) -> Reply:
+    """The form is done: tell the staff, schedule the reminder, confirm. For a duplicate too: the request
+    that took the seat may have died before telling the staff and scheduling the reminder; both are
+    idempotent (a dedup key, one job per booking)."""
     session.pop("flow", None)
     session.pop("slots", None)
-    if result.outcome == "daily_limit":
-        return Reply(ctx.render("booking/why_daily_limit.txt", resource=resource, code=result.code))
-    booking["code"] = result.code
-    if result.outcome == "ok":
+    if booking["status"] in ACTIVE:
         _tell_staff(ctx, resource, "booking/staff_new.txt", booking)
         _schedule_reminder(ctx, booking, now)
     return Reply(ctx.render("booking/confirmed.txt", b=booking, resource=resource, slot=slot))

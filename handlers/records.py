@@ -108,7 +108,7 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     cfg = ctx.kb.center.records
     kind = cfg.types[kind_id]
     now = ctx.clock.now()
-    member, is_a = responder_for(ctx, kind)
+    member, _ = responder_for(ctx, kind)
     responder = member["name"] if member else ""
     due = due_at(ctx, kind.due_days)
     no = ctx.store.records.next_number(kind.prefix, now.strftime("%Y%m%d"))
@@ -118,18 +118,30 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     got, created = ctx.store.records.create(no, fields, _event(ctx, "系统", "登记", f"首问责任人：{responder or '领导'}"),
                                             _ts(due), idempotency)
     record = ctx.store.records.get(got)
-    if created:
-        _hand_off(ctx, record, responder)
-        if kind.leaders or not responder:
-            text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(phone),
-                              due=_date(record["due"]))
-            for leader in cfg.leaders:
-                _tell_staff(ctx, leader, text, f"rec:{no}:leaders")
-        if is_a and kind.b:
-            ctx.store.schedule({"kind": "record_takeover", "no": no},
-                               _ts(add_working_minutes(ctx, now, cfg.takeover_minutes)))
-        _schedule_deadlines(ctx, record)
+    if created or not ctx.store.records.marked(got, "registered"):
+        # also when the request that created it died before telling and scheduling (WeChat's retry of
+        # the same message comes here): every step is idempotent, so doing one twice changes nothing
+        _announce(ctx, record, kind)
+        ctx.store.records.mark(got, "registered")
     return record, created
+
+
+def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
+    """A new record's hand-off, the leaders' summary and its scheduled takeover and escalations, all
+    derived from the stored record so that a second run does exactly what the first did."""
+    cfg = ctx.kb.center.records
+    no, responder = record["no"], record.get("responder") or ""
+    _hand_off(ctx, record, responder)
+    if kind.leaders or not responder:
+        text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
+                          due=_date(record["due"]))
+        for leader in cfg.leaders:
+            _tell_staff(ctx, leader, text, f"rec:{no}:leaders")
+    if responder and responder == kind.a and kind.b:
+        created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
+        ctx.store.schedule({"kind": "record_takeover", "no": no},
+                           _ts(add_working_minutes(ctx, created, cfg.takeover_minutes)))
+    _schedule_deadlines(ctx, record)
 
 
 def _hand_off(ctx: Context, record: dict, to: str) -> None:
@@ -266,30 +278,43 @@ def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> dict:
 
 # -- scheduled escalations (the worker) ----------------------------------------------------------------
 def run_job(ctx: Context, job: dict) -> bool:
-    """Carry out a record job; False when the record moved on and the job no longer applies."""
+    """Carry out a record job; False when the record moved on and the job no longer applies, or when a
+    previous run already did it.
+
+    The record change is made once per job (`update_once`), however often the job runs; its messages
+    are queued with dedup keys whenever the change is known to be made, so a run cut short between the
+    change and its messages (a killed worker) has them queued by the next run, and only once."""
     record = ctx.store.records.get(job["no"])
-    if record is None or record["status"] not in OPEN:
+    if record is None:
         return False
     kind = ctx.kb.center.records.types[record["type"]]
     if job["kind"] == "record_takeover":
-        if record["status"] != "new" or record.get("responder") != kind.a or not _present(ctx, kind.b):
-            return False
-        ctx.store.records.update(record["no"], {"responder": kind.b},
-                                 _event(ctx, "系统", "转B岗", f"{kind.a}未在时限内接单"),
-                                 staff=kind.a, new_staff=kind.b)
-        _hand_off(ctx, ctx.store.records.get(record["no"]), kind.b)
-        return True
-    if float(job.get("due", 0)) != float(record["due"]):
-        return False  # the due date was extended: a newer job stands
+        def applies(r: dict) -> bool:
+            return r["status"] == "new" and r.get("responder") == kind.a and bool(_present(ctx, kind.b))
+
+        done = ctx.store.records.update_once(record["no"], "takeover", {"responder": kind.b},
+                                             _event(ctx, "系统", "转B岗", f"{kind.a}未在时限内接单"),
+                                             when=applies, staff=kind.a, new_staff=kind.b)
+        if done != "skipped":
+            _hand_off(ctx, ctx.store.records.get(record["no"]), kind.b)
+        return done == "applied"
+
+    def applies(r: dict) -> bool:  # still open, and the due date was not extended (a newer job stands)
+        return r["status"] in OPEN and float(job.get("due", 0)) == float(r["due"])
+
     color = "yellow" if job["kind"] == "record_yellow" else "red"
-    text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=_date(record["due"]))
-    ctx.store.records.update(record["no"], {color: ctx.clock.timestamp()},
-                             _event(ctx, "系统", "黄牌预警" if color == "yellow" else "红牌超期"))
-    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{record['due']}")
+    done = ctx.store.records.update_once(record["no"], f"{color}:{job.get('due')}", {color: ctx.clock.timestamp()},
+                                         _event(ctx, "系统", "黄牌预警" if color == "yellow" else "红牌超期"),
+                                         when=applies)
+    if done == "skipped":
+        return False
+    record = ctx.store.records.get(record["no"])
+    text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=_date(job["due"]))
+    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{job['due']}")
     if color == "red":
         for leader in ctx.kb.center.records.leaders:
-            _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{record['due']}")
-    return True
+            _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}")
+    return done == "applied"
 
 
 # -- the citizen's side ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A local stand-in for the WeChat API (token, customer-service send, menu), recording every call.
 
-Tests point wechatpy's client at it with WECHAT_API_BASE and can make it fail on purpose.
+Tests point wechatpy's client at it with WECHAT_API_BASE and can make it fail on purpose, or hold a
+call (the caller is then mid-request, for as long as the test wants) before or after accepting it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,18 @@ class Call:
     path: str
     params: dict
     body: dict
+    accepted: bool = False  # WeChat took the message (errcode 0), whether or not the caller heard it
+
+
+@dataclass
+class Hold:
+    """The next call of a path waits until `release` (or the stand-in stops); `arrived` is set when the
+    call is waiting. `accept`: WeChat has taken the message before the wait (only its answer is late),
+    else the call is dropped unprocessed after it."""
+
+    accept: bool
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -27,6 +40,18 @@ class WeChatStandIn:
     # queued failures for the next calls of a path: an int HTTP status or a dict WeChat error body
     failures: dict[str, deque] = field(default_factory=dict)
     valid_tokens: set[str] = field(default_factory=set)
+    holds: dict[str, deque] = field(default_factory=dict)
+    all_holds: list[Hold] = field(default_factory=list)
+
+    def hold_next(self, path: str, accept: bool = False) -> Hold:
+        hold = Hold(accept)
+        self.holds.setdefault(path, deque()).append(hold)
+        self.all_holds.append(hold)
+        return hold
+
+    def accepted(self, path: str = "/cgi-bin/message/custom/send") -> list[dict]:
+        """The messages WeChat took: what the citizens and staff actually received."""
+        return [c.body for c in self.calls if c.path == path and c.accepted]
 
     def fail_next(self, path: str, *outcomes) -> None:
         self.failures.setdefault(path, deque()).extend(outcomes)
@@ -41,7 +66,14 @@ class WeChatStandIn:
     def _app(self, environ, start_response):
         req = Request(environ)
         body = json.loads(req.get_data() or b"{}")
-        self.calls.append(Call(req.path, dict(req.args), body))
+        call = Call(req.path, dict(req.args), body)
+        self.calls.append(call)
+        holds = self.holds.get(req.path)
+        hold = holds.popleft() if holds else None
+        if hold is not None and not hold.accept:
+            hold.arrived.set()
+            hold.release.wait(60)
+            return Response("dropped", status=503)(environ, start_response)
         queued = self.failures.get(req.path)
         if queued:
             outcome = queued.popleft()
@@ -57,6 +89,10 @@ class WeChatStandIn:
             result = {"errcode": 40001, "errmsg": "invalid credential"}
         else:
             result = {"errcode": 0, "errmsg": "ok"}
+            call.accepted = True
+        if hold is not None:
+            hold.arrived.set()
+            hold.release.wait(60)
         return Response(json.dumps(result), content_type="application/json")(environ, start_response)
 
     def start(self) -> None:
@@ -65,4 +101,6 @@ class WeChatStandIn:
         self.thread.start()
 
     def stop(self) -> None:
+        for hold in self.all_holds:
+            hold.release.set()
         self.server.shutdown()
