@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from bot.clock import Clock
+from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
 from bot.store import CLAIM_LEASE, JOB_LEASE, JOB_MAX_ATTEMPTS, Store
 from bot.worker import run_job, run_jobs
@@ -94,6 +95,17 @@ def wait_until(condition, what: str, timeout: float = 20.0, alive: tuple = ()):
             logs = "\n".join(p.log.read_text()[-2000:] for p in alive)
             pytest.fail(f"timed out waiting for {what}\n{logs}")
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_url):
+    """The tap below stands in front of one server; on a Cluster or under Sentinel (make test-cluster,
+    test-sentinel) these crash tests get a private single server instead."""
+    if "+" not in redis_url.partition("://")[0]:
+        yield redis_url
+        return
+    with temporary_server(fsync="no") as url:
+        yield url
 
 
 # -- the worker -----------------------------------------------------------------------------------------
