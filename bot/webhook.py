@@ -1,6 +1,7 @@
 """The /wechat endpoint: verify, de-duplicate, run the conversation within WeChat's 5 s, reply."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -11,6 +12,7 @@ import redis
 from flask import Blueprint, Response, current_app, request
 
 from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
+from bot.store import Unreachable
 from bot.wechat import BadRequest, Forbidden, Inbound, read_inbound, verify_url
 from handlers.dispatch import dispatch, handle_message
 from handlers.message import Reply
@@ -20,6 +22,12 @@ bp = Blueprint("webhook", __name__)
 
 HANDLER_BUDGET = 4.0  # seconds a handler may take before we answer `success` and send later
 RETRY_WAIT = 1.0  # how long a retry waits for the first delivery's answer
+# After Redis failed to answer, this process answers from memory for this many seconds before it tries
+# Redis again: each try may cost a socket timeout (2 s), and WeChat gives a reply 5 s in all.
+STORE_PAUSE = 3.0
+# Failures that say Redis is out of reach (down, unreachable, restarting, failing over), not a bad command.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError,
+               redis.exceptions.ClusterDownError)
 
 
 def _xml(body: str) -> Response:
@@ -45,19 +53,27 @@ def receive():
     except BadRequest as exc:
         return Response(f"bad request: {exc}", status=400, content_type="text/plain")
     nonce = request.args.get("nonce")
-    try:
-        text = _answer_once(app, inbound)
-    except redis.RedisError as exc:
-        log.error("store unavailable (%s): answering from memory", type(exc).__name__)
-        text = _answer_without_store(app.extensions["centerbot"], inbound.message)
+    ctx = app.extensions["centerbot"]
+    paused_until = app.extensions.get("centerbot.store_paused_until", 0.0)
+    if ctx.clock.timestamp() < paused_until:
+        text = _answer_without_store(ctx, inbound.message)
+    else:
+        try:
+            text = _answer_once(app, inbound)
+        except redis.RedisError as exc:
+            log.error("store unavailable (%s): answering from memory", type(exc).__name__)
+            if isinstance(exc, UNREACHABLE):
+                app.extensions["centerbot.store_paused_until"] = ctx.clock.timestamp() + STORE_PAUSE
+            text = _answer_without_store(ctx, inbound.message)
     return _xml(inbound.render(settings, text, nonce))
 
 
 def _answer_without_store(ctx, msg) -> str:
     """Redis is down: what needs no storage (matters, hours) is still answered from memory; bookings
-    and records say politely they are briefly unavailable. Nothing is written, so nothing is half done."""
+    and records say politely they are briefly unavailable. Nothing is written, so nothing is half done,
+    and the store is not asked again (another timeout would cost WeChat's budget)."""
     try:
-        reply = fit(dispatch(msg, {}, ctx))
+        reply = fit(dispatch(msg, {}, dataclasses.replace(ctx, store=Unreachable())))
     except redis.RedisError:
         return ctx.render("common/store_down.txt", center=ctx.kb.center)
     return reply.text if not reply.followups else reply.text + "\n" + ctx.render("common/store_down_more.txt")

@@ -1,7 +1,9 @@
 """Redis stopped and restarted during a run: the webhook keeps answering what it can, then recovers."""
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -12,6 +14,7 @@ from bot.config import Settings
 from bot.embedded_redis import redis_server_binary, temporary_server
 from bot.peer import WeChatPeer
 from bot.store import Store, connect
+from bot.webhook import STORE_PAUSE
 from handlers.context import Context
 from tests.conftest import TOKEN, Chat
 
@@ -45,7 +48,7 @@ def fragile(kb, clock, tmp_path):
         yield Chat(app.test_client(), WeChatPeer(TOKEN)), store, stop, start
 
 
-def test_with_redis_down_matters_are_answered_and_bookings_say_they_are_unavailable(fragile):
+def test_with_redis_down_matters_are_answered_and_bookings_say_they_are_unavailable(fragile, clock):
     chat, store, stop, start = fragile
     code_reply = chat.send("预约 健身房 明天 下午3点 张三 13800138000", user="o_before")
     assert "预约成功" in code_reply
@@ -56,5 +59,52 @@ def test_with_redis_down_matters_are_answered_and_bookings_say_they_are_unavaila
     assert "暂时不可用" in down and "预约成功" not in down
     assert "暂时不可用" in chat.send("我要投诉", user="o_during3")
     start()
+    clock.advance(seconds=STORE_PAUSE)  # the process tries Redis again after its pause, and finds it back
     assert "预约成功" in chat.send("预约 健身房 明天 下午4点 李四 13900001111", user="o_after")
     assert len(store.bookings.of_user("o_before", 0)) == 1  # what was accepted before is still there
+
+
+class BlackHole:
+    """A server that accepts connections and never answers: Redis unreachable behind a dead network path."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.received = 0
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._swallow, args=(conn,), daemon=True).start()
+
+    def _swallow(self, conn):
+        with conn:
+            while data := conn.recv(4096):
+                self.received += len(data)
+
+
+def test_with_redis_unreachable_one_timeout_pauses_the_store_and_replies_come_from_memory(kb, clock, tmp_path):
+    hole = BlackHole()
+    store = Store(connect(hole.url), clock)
+    ctx = Context.build(kb, store, clock, "https://bot.example.cn")
+    app = create_app(Settings.from_env({"WECHAT_TOKEN": TOKEN, "REDIS_URL": hole.url,
+                                        "CENTERBOT_DATA_DIR": str(tmp_path)}), context=ctx)
+    chat = Chat(app.test_client(), WeChatPeer(TOKEN))
+    assert "一次性告知" in chat.send("党费怎么交", user="o_1")  # after one socket timeout
+    asked = hole.received
+    assert asked > 0
+    # while the store is paused, nothing waits on Redis again: not the claim, not the booking form
+    assert "星期" in chat.send("周六开门吗", user="o_2")
+    assert "暂时不可用" in chat.send("预约 健身房 明天 下午3点 张三 13800138000", user="o_3")
+    assert "暂时不可用" in chat.send("我要投诉", user="o_4")
+    assert "没有找到" in chat.send("啊啊啊随便说说", user="o_5")  # its ledger entry is lost, not the reply
+    assert hole.received == asked
+    clock.advance(seconds=STORE_PAUSE + 1)  # then Redis is tried again, so a recovery is noticed
+    assert "一次性告知" in chat.send("党费怎么交", user="o_5")
+    assert hole.received > asked
