@@ -136,3 +136,17 @@ def test_outside_the_window_a_text_falls_back_to_the_configured_template_once(ap
     assert len(templates) == 1 and templates[0]["data"]["keyword1"]["value"].startswith("您的事项已办结")
     failed = store.outbox_list("failed")
     assert len(failed) == 1 and "template" in failed[0].last_error
+
+
+def test_a_send_that_times_out_is_retried_later_and_delivered_once(api_settings, store, standin, clock):
+    sender = OutboxSender(store, CenterClient(api_settings, store, timeout=0.5))
+    sender.client.fetch_access_token()
+    hold = standin.hold_next("/cgi-bin/message/custom/send")  # WeChat does not answer in time
+    msg_id = store.enqueue("o_user", "text", {"content": "超时重发"})
+    assert sender.run_once() == 0
+    hold.release.set()
+    item = store.outbox_items([msg_id])[0]
+    assert item.status == "retrying" and "Timeout" in item.last_error
+    clock.advance(seconds=6)
+    assert sender.run_once() == 1
+    assert [c["text"]["content"] for c in standin.accepted()] == ["超时重发"]
