@@ -1,10 +1,10 @@
 """Understands a citizen's question: which matter it is about, or which outside unit, or a problem report.
 
-Pipeline: normalize the text (full-width, traditional, fillers, numbers), rewrite it with the lexicon's
-synonyms, then score every matter's and every referral unit's terms on two channels — characters and
-tone-less pinyin (for homophone typos) — with rapidfuzz. When those are not sure, the optional semantic
-channel (sentence embeddings) adds its opinion. Direction words (转入/转出, 新办/注销/补办) hold back the
-matters of the other direction. The best score decides: answer, ask, refer, report or fallback.
+Pipeline: normalize the text (full-width, traditional, fillers, numbers), then score every matter's and
+every referral unit's terms — each also in the lexicon's colloquial words for it — on two channels,
+characters and tone-less pinyin (for homophone typos), with rapidfuzz. When those are not sure, the
+optional semantic channel (sentence embeddings) adds its opinion. Direction words (转入/转出,
+新办/注销/补办) hold back the matters of the other direction. The best score decides: answer, ask, refer, report or fallback.
 """
 from __future__ import annotations
 
@@ -25,14 +25,17 @@ from knowledge.semantic import np
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import Matter, Unit
 
-# Words that carry no meaning for matching; longest first so 怎么办 goes before 怎么.
+# Words that carry no meaning for matching; longest first so 怎么办 goes before 怎么. Colloquial and
+# dialect forms too: 咋个/啥子 (south-west), 哪儿/哪块, and 那个/这个 said while looking for a word.
 FILLERS = sorted(
     """请问 你好 您好 我想 我要 想要 想问 问一下 问下 咨询 一下 怎么办理 怎么办 怎么样 怎么弄 怎么搞 怎么 咋办 咋弄
-    咋整 咋 如何 怎样 需要 需不需要 要不要 什么 啥 哪些 哪个 哪里 在哪 吗 呢 吧 啊 呀 哈 嘛 的 了 办理 手续
-    流程 可以 能不能 能否 谢谢""".split(),
+    咋整 咋个 咋 如何 怎样 需要 需不需要 要不要 什么 啥子 啥 哪些 哪个 哪里 哪儿 哪块 在哪 那个 这个 吗 呢 吧
+    啊 呀 哈 嘛 噻 嘞 咯 哦 嗯 的 办理 手续 流程 可以 能不能 能否 谢谢""".split(),
     key=len,
     reverse=True,
 )
+# 了 is a filler except in 不了 (cannot: 刷不了脸) and 了解 (to learn about)
+_LE = re.compile(r"(?<!不)了(?!解)")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
               "九": 9}
@@ -50,12 +53,14 @@ REPORT_OVERRIDE = 95.0  # a report cue loses only to a near-exact matter ("光�
 REPORT_SIMILARITY = 0.875  # embedding closeness to the report examples that marks a report ...
 REPORT_MARGIN = 0.008  # ... when it is also this much closer to them than to any matter
 PINYIN_WEIGHT = 0.96  # a homophone is slightly weaker evidence than the same characters
+SHORT_HOMOPHONE = 0.85  # ... and a two-syllable homophone inside a longer question much weaker
 UNIT_WEIGHT = 0.95  # on a tie, the center's own matter wins over a referral
 DIRECTION_PENALTY = 0.55
 CANDIDATES = 40
-LEXICAL_SURE = 92.0  # a lexical top this high and this clear needs no semantic opinion
-SEMANTIC_BASE = 0.84  # cosine below which the embedding says nothing
-SEMANTIC_WEIGHT = 12.0  # points per 0.01 of cosine above the base: when the words are unsure, meaning decides
+LEXICAL_SURE = 96.0  # a lexical top this high and this clear needs no semantic opinion: a term of five
+# characters or more, or the whole question (a four-character term inside a question is not enough)
+SEMANTIC_BASE = 0.86  # cosine below which the embedding says nothing
+SEMANTIC_WEIGHT = 16.0  # points per 0.01 of cosine above the base: when the words are unsure, meaning decides
 
 
 @lru_cache(maxsize=1)
@@ -89,8 +94,9 @@ def normalize(text: str, strip_fillers: bool = True) -> str:
     text = _t2s().convert(text).lower()
     text = _PUNCT.sub("", text)
     text = _CN_NUMBER.sub(lambda m: str(n) if (n := _cn_to_int(m[0])) is not None else m[0], text)
+    text = text.replace("没有", "没")  # 没有收入 and 家里没收入 are the same words
     if strip_fillers:
-        stripped = text
+        stripped = _LE.sub("", text)
         for word in FILLERS:
             stripped = stripped.replace(word, "")
         # a question made only of fillers ("怎么办") keeps its words
@@ -217,8 +223,8 @@ class Matcher:
         self.position = {m.id: i for i, m in enumerate(self.matters)}
         self.units = list(kb.center.units)
         # synonyms, longest first so 农村合作医疗 is replaced before 合作医疗
-        pairs = [(normalize(w, strip_fillers=False), normalize(s.means, strip_fillers=False))
-                 for s in lex.synonyms for w in s.words]
+        # the words are normalized like questions are (刚出生的孩子 is looked for as 刚出生孩子)
+        pairs = [(normalize(w), normalize(s.means, strip_fillers=False)) for s in lex.synonyms for w in s.words]
         self.synonyms = sorted(((w, m) for w, m in pairs if w and w != m), key=lambda p: -len(p[0]))
         # direction word -> (family index, way)
         self.direction_words: dict[str, tuple[int, str]] = {}
@@ -235,23 +241,47 @@ class Matcher:
         self.term_keys: list[str] = []
         self.owners: list[tuple[str, int]] = []
         for i, matter in enumerate(self.matters):
-            for t in dict.fromkeys((matter.name, *matter.aliases, *matter.keywords)):
+            for t in self._expand((matter.name, *matter.aliases, *matter.keywords)):
                 self._add_term(t, ("m", i))
         for i, unit in enumerate(self.units):
-            for t in unit.topics:
+            for t in self._expand(unit.topics):
                 self._add_term(t, ("u", i))
         self.syllable_chars = _syllable_chars(self.terms)
         self.matter_directions = [self.directions_in(normalize(m.name, strip_fillers=False))
                                   for m in self.matters]
         self.semantic = None
         if semantic or (semantic is None and semantic_channel.available()):
-            docs = ["；".join((m.name, *m.aliases, *m.keywords, m.summary)) for m in self.matters]
-            docs += ["；".join((u.name, *u.topics)) for u in self.units]
-            docs += list(lex.report_examples)
-            self.semantic = semantic_channel.SemanticIndex(docs, cache_dir)
+            # Each matter and unit is embedded as one document (all its words and its summary) and as
+            # each of its terms: a short question can be close to one term and lost in the whole
+            # document, a long story close to the document and to no single term. Its similarity is
+            # the mean of the document's and the best term's. Passages are grouped by owner in order.
+            owners = [("；".join((m.name, *m.aliases, *m.keywords, m.summary)), (m.name, *m.aliases, *m.keywords))
+                      for m in self.matters]
+            owners += [("；".join((u.name, *u.topics)), (u.name, *u.topics)) for u in self.units]
+            docs, term_passages, starts = [], [], []
+            for doc, terms in owners:
+                docs.append(doc)
+                starts.append(len(term_passages))
+                term_passages.extend(dict.fromkeys(terms))
+            self._term_starts = np.array(starts)
+            self._owner_count, self._report_count = len(owners), len(lex.report_examples)
+            self.semantic = semantic_channel.SemanticIndex(docs + list(lex.report_examples) + term_passages,
+                                                           cache_dir)
 
-    def _add_term(self, text: str, owner: tuple[str, int]) -> None:
-        norm = normalize(text)  # like the questions: 光荣牌坏了 and 光荣牌坏 must meet
+    def _expand(self, texts) -> list[str]:
+        """The normalized terms of an owner, each also in the words citizens use for it: a term holding
+        a synonym's meaning is added with each of its words (城乡居民医疗保险 also as 新农合, 医疗保险参保
+        also as 医保参保). Expanding the terms at load, rather than rewriting the question, lets a
+        colloquial word count by its own length: the two characters of 医保 are not scored as the four
+        of 医疗保险."""
+        terms = dict.fromkeys(normalize(t) for t in texts)  # like questions: 光荣牌坏了 meets 光荣牌坏
+        for term in list(terms):
+            for word, means in self.synonyms:
+                if means in term:
+                    terms.setdefault(term.replace(means, word))
+        return [t for t in terms if t]
+
+    def _add_term(self, norm: str, owner: tuple[str, int]) -> None:
         if norm:
             idx = len(self.terms)
             self.terms.append(norm)
@@ -293,7 +323,8 @@ class Matcher:
         return found
 
     def rewrite(self, query: str) -> str:
-        """The query with the lexicon's synonyms replaced by what they mean."""
+        """The query with the lexicon's synonyms replaced by what they mean (for material names; matters
+        and units meet the synonyms through their expanded terms)."""
         out = query
         for word, means in self.synonyms:
             if word in out and means not in out:
@@ -308,6 +339,8 @@ class Matcher:
                                         (key, self.term_keys, self._key_index, PINYIN_WEIGHT)):
             for idx in self._candidates(q, index):
                 s = term_score(q, table[idx]) * weight
+                if table is self.term_keys and len(table[idx]) <= 2 < len(q) - len(table[idx]):
+                    s *= SHORT_HOMOPHONE  # 事业 sounds like 失业, 新房 like 信访: common words, weak evidence
                 if s > scores.get(idx, 0.0):
                     scores[idx] = s
         return scores
@@ -318,11 +351,7 @@ class Matcher:
         `query` is the normalized question; `text` the question as written, for the semantic
         channel, which is consulted only when the lexical channels are not already sure.
         """
-        variants = {query, self.rewrite(query)}
-        term_scores: dict[int, float] = {}
-        for q in variants:
-            for idx, s in self._scan(q).items():
-                term_scores[idx] = max(s, term_scores.get(idx, 0.0))
+        term_scores = self._scan(query)
         matter_score: dict[int, float] = {}  # sparse: only matters with a candidate term
         unit_score: dict[int, float] = {}
         for idx, s in term_scores.items():
@@ -331,11 +360,11 @@ class Matcher:
                 matter_score[owner] = max(s, matter_score.get(owner, 0.0))
             else:
                 unit_score[owner] = max(s * UNIT_WEIGHT, unit_score.get(owner, 0.0))
-        asked = self.directions_in(" ".join(variants))
+        asked = self.directions_in(query)
         sheet = Sheet(lexical_top=0.0, lexical_unit=max(unit_score.values(), default=0.0), asked=asked,
                       lexical=dict(matter_score))
         if self.semantic is not None and text and not self._lexically_sure(matter_score):
-            sims = self.semantic.similarities(_t2s().convert(text))
+            sims = self._similarities(_t2s().convert(text))
             n, u = len(self.matters), len(self.units)
             for i in np.flatnonzero(sims[:n + u] > SEMANTIC_BASE).tolist():
                 boost = SEMANTIC_WEIGHT * 100 * (float(sims[i]) - SEMANTIC_BASE)
@@ -357,6 +386,14 @@ class Matcher:
         sheet.units = sorted(((self.units[i], round(s, 1)) for i, s in unit_score.items() if s > 0),
                              key=lambda p: -p[1])
         return sheet
+
+    def _similarities(self, text: str) -> "np.ndarray":
+        """Cosine similarity of a question to each matter, each unit, then each report example."""
+        raw = self.semantic.similarities(text)
+        k, r = self._owner_count, self._report_count
+        docs, examples, terms = raw[:k], raw[k:k + r], raw[k + r:]
+        best_term = np.maximum.reduceat(terms, self._term_starts) if k else docs  # every owner has a name
+        return np.concatenate(((docs + best_term) / 2, examples))
 
     @staticmethod
     def _lexically_sure(scores: dict[int, float]) -> bool:
