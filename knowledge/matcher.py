@@ -54,6 +54,7 @@ REPORT_SIMILARITY = 0.875  # embedding closeness to the report examples that mar
 REPORT_MARGIN = 0.008  # ... when it is also this much closer to them than to any matter
 PINYIN_WEIGHT = 0.96  # a homophone is slightly weaker evidence than the same characters
 SHORT_HOMOPHONE = 0.85  # ... and a two-syllable homophone inside a longer question much weaker
+OVERSHADOWED = 0.8  # a term inside a longer term of another owner, where the question has it
 UNIT_WEIGHT = 0.95  # on a tie, the center's own matter wins over a referral
 DIRECTION_PENALTY = 0.55
 CANDIDATES = 40
@@ -345,6 +346,22 @@ class Matcher:
                     scores[idx] = s
         return scores
 
+    def _overshadow(self, query: str, scores: dict[int, float]) -> None:
+        """The longest words win: a term found inside a longer term of another matter or unit, at the
+        same place in the question, is not what the citizen said (失业 in 失业金怎么领, 残疾证 in
+        有残疾证了能领啥钱), and counts less."""
+        found = [(idx, self.terms[idx]) for idx in scores if len(self.terms[idx]) > 1 and self.terms[idx] in query]
+        if len(found) < 2:
+            return
+        spans = [(idx, term, start) for idx, term in found
+                 for start in [m.start() for m in re.finditer(re.escape(term), query)]]
+        for idx, term in found:
+            starts = [start for i, _, start in spans if i == idx]
+            if all(any(self.owners[j] != self.owners[idx] and len(longer) > len(term)
+                       and start2 <= start and start + len(term) <= start2 + len(longer)
+                       for j, longer, start2 in spans) for start in starts):
+                scores[idx] *= OVERSHADOWED
+
     def score(self, query: str, text: str = "") -> "Sheet":
         """Every matter's and unit's score for a question.
 
@@ -352,6 +369,7 @@ class Matcher:
         channel, which is consulted only when the lexical channels are not already sure.
         """
         term_scores = self._scan(query)
+        self._overshadow(query, term_scores)
         matter_score: dict[int, float] = {}  # sparse: only matters with a candidate term
         unit_score: dict[int, float] = {}
         for idx, s in term_scores.items():
