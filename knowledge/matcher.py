@@ -37,6 +37,7 @@ FILLERS = sorted(
 # 了 is a filler except in 不了 (cannot: 刷不了脸) and 了解 (to learn about)
 _LE = re.compile(r"(?<!不)了(?!解)")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+_CLAUSES = re.compile(r"[，,。！!？?；;：:\s]+")
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
               "九": 9}
 _CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百]+(?=[岁个孩胎级天年月日号次周])")
@@ -370,6 +371,17 @@ class Matcher:
         """
         term_scores = self._scan(query)
         self._overshadow(query, term_scores)
+        # A message tells its story first and asks last ("农村新房盖好验收过了，房产证去哪办"): the last
+        # clause is also read as a question of its own, so its words are not lost in the story.
+        clauses = [c for c in _CLAUSES.split(text) if c] if text else []
+        if len(clauses) > 1:
+            last = normalize(_latin_pinyin_to_han(clauses[-1], self.syllable_chars))
+            if 3 <= len(last) < len(query):  # a bare 要办手续吗 says nothing on its own
+                clause_scores = self._scan(last)
+                self._overshadow(last, clause_scores)
+                for idx, s in clause_scores.items():
+                    if s > term_scores.get(idx, 0.0):
+                        term_scores[idx] = s
         matter_score: dict[int, float] = {}  # sparse: only matters with a candidate term
         unit_score: dict[int, float] = {}
         for idx, s in term_scores.items():
