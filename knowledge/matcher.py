@@ -37,6 +37,19 @@ FILLERS = sorted(
 # 了 is a filler except in 不了 (cannot: 刷不了脸) and 了解 (to learn about)
 _LE = re.compile(r"(?<!不)了(?!解)")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+# The courtesy of a message to a government platform, which says nothing of what is asked: openers
+# (尊敬的领导您好, 书记好, 打扰了), a self-introduction as a villager or resident, closers (谢谢,
+# 麻烦您告知一下, 盼复, 希望尽快答复, 在线等) and a trailing 急.
+_COURTESY = re.compile(
+    r"尊敬的[^，,。！!？?\s]{0,6}?(?:领导|同志|工作人员|书记|镇长|主任)"
+    r"|(?:各位)?(?:领导|书记|镇长|主任|工作人员|同志|老师)(?:您好|你好|好)|您好|你好|大家好"
+    r"|(?:我|本人)是[^，,。！!？?\s]{0,12}?(?:村民|居民|群众|市民)"
+    r"|打扰(?:一下|了|您了|您)?|冒昧(?:问一下)?"
+    r"|(?:非常|十分)?(?:谢谢|感谢|多谢)(?:您|你|你们|领导|了)?"
+    r"|麻烦(?:您|你|你们|领导)(?:告知|回复|答复|解答|说明)?(?:一下)?|麻烦(?:告知|回复|答复|解答)(?:一下)?"
+    r"|(?:希望|望|盼|请|恳请)(?:尽快|早日|及时)?(?:给予|给个|给)?(?:答复|回复)|盼复|在线等"
+    r"|[，,。！!？?\s]+(?:很急|着急|急+)[！!。.\s]*$")
+_SEPARATOR_RUN = re.compile(r"[，,。！!？?；;\s]{2,}")
 _CLAUSES = re.compile(r"[，,。！!？?；;：:\s]+")
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
               "九": 9}
@@ -68,6 +81,15 @@ SEMANTIC_WEIGHT = 16.0  # points per 0.01 of cosine above the base: when the wor
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
+
+
+def without_courtesy(text: str) -> str:
+    """The message without its courtesy (see _COURTESY); a message of courtesy alone is kept as it is."""
+    cleaned, count = _COURTESY.subn("，", text)
+    if not count:
+        return text
+    cleaned = _SEPARATOR_RUN.sub(lambda m: "？" if "？" in m[0] or "?" in m[0] else "，", cleaned)
+    return cleaned.strip("，,。！!；; ") or text
 
 
 def _cn_to_int(text: str) -> int | None:
@@ -432,6 +454,7 @@ class Matcher:
 
     # -- the decision ---------------------------------------------------------------------------
     def match(self, text: str) -> MatchResult:
+        text = without_courtesy(text)
         query = normalize(_latin_pinyin_to_han(text, self.syllable_chars))
         sheet = self.score(query, text)
         matters = sheet.matters

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from knowledge.matcher import Matcher, normalize
+from knowledge.matcher import Matcher, normalize, without_courtesy
 from tests.eval.evaluate import evaluate, load_questions
 
 
@@ -32,6 +32,46 @@ def test_normalize_handles_width_traditional_punctuation_fillers_and_numbers():
     assert normalize("ＡＢＣ１２３") == "abc123"
     assert normalize("生二胎") == "生2胎"
     assert normalize("八十岁老人") == "80岁老人"
+
+
+def test_normalize_reads_colloquial_fillers_and_keeps_the_meaning_of_le():
+    assert normalize("那个低保咋个办嘞") == "低保办"
+    assert normalize("家里没有收入") == "家里没收入"
+    assert normalize("刷不了脸") == "刷不了脸"  # 不了: cannot
+    assert "了解" in normalize("想了解一下情况")
+
+
+def test_courtesy_of_a_message_is_not_read_as_its_question():
+    assert without_courtesy("尊敬的领导您好！我是示例村村民，想问问党费怎么交，谢谢！") == "想问问党费怎么交"
+    assert without_courtesy("急用钱怎么办") == "急用钱怎么办"  # 急 inside a question stays
+    assert without_courtesy("谢谢") == "谢谢"  # courtesy alone is kept as it is
+
+
+@pytest.mark.parametrize("m", ["matcher", "lexical"])
+def test_a_question_wrapped_in_greetings_is_answered_like_the_bare_question(request, m):
+    matcher = request.getfixturevalue(m)
+    assert answered(matcher, "领导您好，请问准生证怎么办？麻烦告知一下，谢谢") == "birth-registration"
+
+
+@pytest.mark.parametrize("m", ["matcher", "lexical"])
+def test_synonym_words_count_by_their_own_length_and_are_found_with_fillers(request, m):
+    matcher = request.getfixturevalue(m)
+    assert answered(matcher, "刚出生的孩子怎么参保") == "newborn-medical-insurance"  # 刚出生的孩子 = 新生儿
+    assert "医保" in matcher.terms and "新农合" in matcher.terms  # terms expanded with the lexicon's words
+
+
+@pytest.mark.parametrize("m", ["matcher", "lexical"])
+def test_the_longer_words_the_citizen_wrote_win(request, m):
+    """失业 (unemployment registration) inside 失业金 (a referral); 残疾证 (a referral) inside 有残疾证."""
+    result = request.getfixturevalue(m).match("失业金在哪领")
+    assert result.outcome == "refer" and result.unit.id == "county-social-security"
+    assert answered(request.getfixturevalue(m), "有了残疾证以后每月有补贴吗") == "disability-subsidies"
+
+
+def test_the_request_after_a_story_is_heard(lexical):
+    """The last clause is read on its own too: the story's words do not drown the asked-for ones."""
+    result = lexical.match("我在镇上的服装厂干了二十多年，今年满五十岁了，退休手续在哪里办")
+    assert result.outcome == "refer" and result.unit.id == "county-social-security"
 
 
 @pytest.mark.parametrize("text, matter", [
