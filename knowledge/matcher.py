@@ -70,6 +70,8 @@ PINYIN_WEIGHT = 0.96  # a homophone is slightly weaker evidence than the same ch
 SHORT_HOMOPHONE = 0.85  # ... and a two-syllable homophone inside a longer question much weaker
 OVERSHADOWED = 0.8  # a term inside a longer term of another owner, where the question has it
 UNIT_WEIGHT = 0.95  # on a tie, the center's own matter wins over a referral
+REFER_WINDOW = 40.0  # a unit named more clearly than any matter is referred to, unless the meaning points to
+# a matter by this much more (0.025 of cosine): 户口 in 户口迁来了，组织关系怎么转 is background
 DIRECTION_PENALTY = 0.55
 CANDIDATES = 40
 LEXICAL_SURE = 96.0  # a lexical top this high and this clear needs no semantic opinion: a term of five
@@ -141,6 +143,16 @@ def pinyin_key(text: str) -> str:
             code = _SYLLABLES[syllable] = chr(0xF0000 + len(_SYLLABLES))
         out.append(code)
     return "".join(out)
+
+
+def _substitute(term: str, means: str, word: str) -> str:
+    """The term with `means` written as `word`, the word's ends merged with the term's characters around
+    it: 建房子 with 盖房子 for 建房 is 盖房子, not 盖房子子; 翻建房屋 with 翻修房子 is 翻修房子屋."""
+    start = term.index(means)
+    before, after = term[:start], term[start + len(means):]
+    head = next((k for k in range(min(len(before), len(word)), 0, -1) if before.endswith(word[:k])), 0)
+    tail = next((k for k in range(min(len(after), len(word) - head), 0, -1) if after.startswith(word[-k:])), 0)
+    return before[:len(before) - head] + word + after[tail:]
 
 
 def _grams(text: str) -> set[str]:
@@ -302,7 +314,7 @@ class Matcher:
         for term in list(terms):
             for word, means in self.synonyms:
                 if means in term:
-                    terms.setdefault(term.replace(means, word))
+                    terms.setdefault(_substitute(term, means, word))
         return [t for t in terms if t]
 
     def _add_term(self, norm: str, owner: tuple[str, int]) -> None:
@@ -318,7 +330,9 @@ class Matcher:
                     table.setdefault(gram, []).append(idx)
 
     def _candidates(self, query: str, index: dict[str, list[int]]) -> list[int]:
-        """Terms sharing the query's rarer character pairs, most shared first: the only ones scored.
+        """Terms sharing the query's rarer character pairs: the only ones scored. First those whose
+        pairs the query has most of (a term found whole in the question, like 房产证, before a long
+        term sharing two of its pairs), then those sharing the most pairs.
 
         A pair found in more than a twentieth of all terms (登记, 证明) tells little and is skipped,
         unless the query has nothing rarer; this keeps the cost near the number of likely terms
@@ -335,7 +349,9 @@ class Matcher:
                 counts[idx] = counts.get(idx, 0) + 1
         if len(counts) <= CANDIDATES:
             return list(counts)
-        return heapq.nlargest(CANDIDATES, counts, key=lambda idx: (counts[idx], -idx))  # ties: first term
+        terms = self.terms
+        return heapq.nlargest(CANDIDATES, counts, key=lambda idx: (  # ties: the first term
+            min(1.0, counts[idx] / max(1, len(terms[idx]) - 1)), counts[idx], -idx))
 
     # -- pieces ---------------------------------------------------------------------------------
     def directions_in(self, text: str) -> dict[int, set[str]]:
@@ -363,7 +379,7 @@ class Matcher:
                                         (key, self.term_keys, self._key_index, PINYIN_WEIGHT)):
             for idx in self._candidates(q, index):
                 s = term_score(q, table[idx]) * weight
-                if table is self.term_keys and len(table[idx]) <= 2 < len(q) - len(table[idx]):
+                if table is self.term_keys and len(table[idx]) <= 2 <= len(q) - len(table[idx]):
                     s *= SHORT_HOMOPHONE  # 事业 sounds like 失业, 新房 like 信访: common words, weak evidence
                 if s > scores.get(idx, 0.0):
                     scores[idx] = s
@@ -469,7 +485,8 @@ class Matcher:
             return MatchResult("report", tuple(matters[:MAX_CHOICES]), query)
         # a matter handled elsewhere: the unit's words are the clearest hit
         if unit is not None and unit_score >= ANSWER_AT and (
-                unit_score > top or sheet.lexical_unit >= sheet.lexical_top + CLEAR_LEAD):
+                unit_score > top or (sheet.lexical_unit >= sheet.lexical_top + CLEAR_LEAD
+                                     and unit_score >= top - REFER_WINDOW)):
             return MatchResult("refer", tuple(matters[:MAX_CHOICES]), query, unit, unit_score)
         if top < ASK_AT:
             return MatchResult("fallback", tuple(matters[:MAX_CHOICES]), query)

@@ -68,6 +68,17 @@ def test_the_longer_words_the_citizen_wrote_win(request, m):
     assert answered(request.getfixturevalue(m), "有了残疾证以后每月有补贴吗") == "disability-subsidies"
 
 
+def test_a_referral_word_is_scored_however_many_terms_share_the_story(lexical):
+    """The expanded 建房 terms share this story's pairs; the unit's 房产证, found whole, is still scored."""
+    query = normalize("家里盖的新房子去年就住进去了房产证去哪里办")
+    units = dict((u.id, s) for u, s in lexical.score(query).units)
+    assert units.get("real-estate-registry", 0) >= 75
+
+
+def test_a_unit_word_in_the_background_does_not_refer_against_the_meaning(matcher):
+    assert answered(matcher, "我是党员，户口早就迁回村里了，党组织关系还在外地，要转回来吗") == "party-relation-transfer-in"
+
+
 def test_the_request_after_a_story_is_heard(lexical):
     """The last clause is read on its own too: the story's words do not drown the asked-for ones."""
     result = lexical.match("我在镇上的服装厂干了二十多年，今年满五十岁了，退休手续在哪里办")
