@@ -291,8 +291,8 @@ class Matcher:
             # each of its terms: a short question can be close to one term and lost in the whole
             # document, a long story close to the document and to no single term. Its similarity is
             # the mean of the document's and the best term's. Passages are grouped by owner in order.
-            owners = [("；".join((m.name, *m.aliases, *m.keywords, m.summary)), (m.name, *m.aliases, *m.keywords))
-                      for m in self.matters]
+            owners = [("；".join(filter(None, (m.name, *m.aliases, *m.keywords, m.summary))),
+                       (m.name, *m.aliases, *m.keywords)) for m in self.matters]
             owners += [("；".join((u.name, *u.topics)), (u.name, *u.topics)) for u in self.units]
             docs, term_passages, starts = [], [], []
             for doc, terms in owners:

@@ -53,7 +53,7 @@ class SemanticIndex:
 
     @staticmethod
     def _passages(docs: list[str], cache_dir: Path | None) -> "np.ndarray":
-        missing = [d for d in docs if d not in _memory]
+        missing = list(dict.fromkeys(d for d in docs if d not in _memory))  # a bare matter's name is its document
         cache_file = None
         if missing and cache_dir is not None:
             digest = hashlib.sha1("\n".join(missing).encode()).hexdigest()[:16]
