@@ -275,6 +275,7 @@ class Matcher:
         self._key_index: dict[str, list[int]] = {}
         self.terms: list[str] = []
         self.term_keys: list[str] = []
+        self._pairs: list[int] = []  # character pairs per term, for ranking candidates
         self.owners: list[tuple[str, int]] = []
         for i, matter in enumerate(self.matters):
             for t in self._expand((matter.name, *matter.aliases, *matter.keywords)):
@@ -324,6 +325,7 @@ class Matcher:
             # a one-character term is too short to trust by sound alone (税 would match 谁)
             key = pinyin_key(norm) if len(norm) > 1 else ""
             self.term_keys.append(key)
+            self._pairs.append(max(1, len(norm) - 1))
             self.owners.append(owner)
             for table, text_ in ((self._char_index, norm), (self._key_index, key)):
                 for gram in _grams(text_):
@@ -349,9 +351,9 @@ class Matcher:
                 counts[idx] = counts.get(idx, 0) + 1
         if len(counts) <= CANDIDATES:
             return list(counts)
-        terms = self.terms
-        return heapq.nlargest(CANDIDATES, counts, key=lambda idx: (  # ties: the first term
-            min(1.0, counts[idx] / max(1, len(terms[idx]) - 1)), counts[idx], -idx))
+        pairs = self._pairs
+        ranked = [(min(1.0, n / pairs[idx]), n, -idx) for idx, n in counts.items()]  # ties: the first term
+        return [-neg for _, _, neg in heapq.nlargest(CANDIDATES, ranked)]
 
     # -- pieces ---------------------------------------------------------------------------------
     def directions_in(self, text: str) -> dict[int, set[str]]:
