@@ -239,3 +239,19 @@ def test_a_joint_matter_self_check_names_each_departments_missing_items(chat, kb
     reply = chat.send("都没有", user="o_joint")
     dept = matter.joint_departments[0]
     assert f"[{dept.name}]" in reply or any(f"[{dept.name}]" in p for p in [reply])
+
+
+def test_embedding_cache_keeps_each_passage_so_an_edit_embeds_only_the_new_ones(tmp_path, monkeypatch):
+    semantic = pytest.importorskip("knowledge.semantic")
+    if not semantic.available():
+        pytest.skip("the semantic extra is not installed")
+    docs = ["缓存测试：第一段", "缓存测试：第二段"]  # not passages of the sample base, which may be in memory
+    semantic.SemanticIndex(docs, tmp_path)
+    for doc in docs:
+        semantic._memory.pop(doc, None)  # a restart: only the disk remembers
+    embedded = []
+    model = semantic._model()
+    monkeypatch.setattr(semantic, "_model", lambda: type("Spy", (), {
+        "passage": lambda self, texts: (embedded.extend(texts), model.passage(texts))[1]})())
+    index = semantic.SemanticIndex([*docs, "缓存测试：新加的一段"], tmp_path)
+    assert embedded == ["缓存测试：新加的一段"] and index.matrix.shape == (3, 384)
