@@ -4,7 +4,8 @@ Pipeline: normalize the text (full-width, traditional, fillers, numbers), then s
 every referral unit's terms — each also in the lexicon's colloquial words for it — on two channels,
 characters and tone-less pinyin (for homophone typos), with rapidfuzz. When those are not sure, the
 optional semantic channel (sentence embeddings) adds its opinion. Direction words (转入/转出,
-新办/注销/补办) hold back the matters of the other direction. The best score decides: answer, ask, refer, report or fallback.
+新办/注销/补办) hold back the matters of the other direction. The best score decides: answer, ask,
+refer, report or fallback.
 """
 from __future__ import annotations
 
