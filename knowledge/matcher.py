@@ -1,10 +1,11 @@
 """Understands a citizen's question: which matter it is about, or which outside unit, or a problem report.
 
-Pipeline: normalize the text (full-width, traditional, fillers, numbers), rewrite it with the lexicon's
-synonyms, then score every matter's and every referral unit's terms on two channels — characters and
-tone-less pinyin (for homophone typos) — with rapidfuzz. When those are not sure, the optional semantic
-channel (sentence embeddings) adds its opinion. Direction words (转入/转出, 新办/注销/补办) hold back the
-matters of the other direction. The best score decides: answer, ask, refer, report or fallback.
+Pipeline: normalize the text (full-width, traditional, fillers, numbers), then score every matter's and
+every referral unit's terms — each also in the lexicon's colloquial words for it — on two channels,
+characters and tone-less pinyin (for homophone typos), with rapidfuzz. When those are not sure, the
+optional semantic channel (sentence embeddings) adds its opinion. Direction words (转入/转出,
+新办/注销/补办) hold back the matters of the other direction. The best score decides: answer, ask,
+refer, report or fallback.
 """
 from __future__ import annotations
 
@@ -25,15 +26,32 @@ from knowledge.semantic import np
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import Matter, Unit
 
-# Words that carry no meaning for matching; longest first so 怎么办 goes before 怎么.
+# Words that carry no meaning for matching; longest first so 怎么办 goes before 怎么. Colloquial and
+# dialect forms too: 咋个/啥子 (south-west), 哪儿/哪块, and 那个/这个 said while looking for a word.
 FILLERS = sorted(
     """请问 你好 您好 我想 我要 想要 想问 问一下 问下 咨询 一下 怎么办理 怎么办 怎么样 怎么弄 怎么搞 怎么 咋办 咋弄
-    咋整 咋 如何 怎样 需要 需不需要 要不要 什么 啥 哪些 哪个 哪里 在哪 吗 呢 吧 啊 呀 哈 嘛 的 了 办理 手续
-    流程 可以 能不能 能否 谢谢""".split(),
+    咋整 咋个 咋 如何 怎样 需要 需不需要 要不要 什么 啥子 啥 哪些 哪个 哪里 哪儿 哪块 在哪 那个 这个 吗 呢 吧
+    啊 呀 哈 嘛 噻 嘞 咯 哦 嗯 的 办理 手续 流程 可以 能不能 能否 谢谢""".split(),
     key=len,
     reverse=True,
 )
+# 了 is a filler except in 不了 (cannot: 刷不了脸) and 了解 (to learn about)
+_LE = re.compile(r"(?<!不)了(?!解)")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+# The courtesy of a message to a government platform, which says nothing of what is asked: openers
+# (尊敬的领导您好, 书记好, 打扰了), a self-introduction as a villager or resident, closers (谢谢,
+# 麻烦您告知一下, 盼复, 希望尽快答复, 在线等) and a trailing 急.
+_COURTESY = re.compile(
+    r"尊敬的[^，,。！!？?\s]{0,6}?(?:领导|同志|工作人员|书记|镇长|主任)"
+    r"|(?:各位)?(?:领导|书记|镇长|主任|工作人员|同志|老师)(?:您好|你好|好)|您好|你好|大家好"
+    r"|(?:我|本人)是[^，,。！!？?\s]{0,12}?(?:村民|居民|群众|市民)"
+    r"|打扰(?:一下|了|您了|您)?|冒昧(?:问一下)?"
+    r"|(?:非常|十分)?(?:谢谢|感谢|多谢)(?:您|你|你们|领导|了)?"
+    r"|麻烦(?:您|你|你们|领导)(?:告知|回复|答复|解答|说明)?(?:一下)?|麻烦(?:告知|回复|答复|解答)(?:一下)?"
+    r"|(?:希望|望|盼|请|恳请)(?:尽快|早日|及时)?(?:给予|给个|给)?(?:答复|回复)|盼复|在线等"
+    r"|[，,。！!？?\s]+(?:很急|着急|急+)[！!。.\s]*$")
+_SEPARATOR_RUN = re.compile(r"[，,。！!？?；;\s]{2,}")
+_CLAUSES = re.compile(r"[，,。！!？?；;：:\s]+")
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
               "九": 9}
 _CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百]+(?=[岁个孩胎级天年月日号次周])")
@@ -50,17 +68,31 @@ REPORT_OVERRIDE = 95.0  # a report cue loses only to a near-exact matter ("光�
 REPORT_SIMILARITY = 0.875  # embedding closeness to the report examples that marks a report ...
 REPORT_MARGIN = 0.008  # ... when it is also this much closer to them than to any matter
 PINYIN_WEIGHT = 0.96  # a homophone is slightly weaker evidence than the same characters
+SHORT_HOMOPHONE = 0.85  # ... and a two-syllable homophone inside a longer question much weaker
+OVERSHADOWED = 0.8  # a term inside a longer term of another owner, where the question has it
 UNIT_WEIGHT = 0.95  # on a tie, the center's own matter wins over a referral
+REFER_WINDOW = 40.0  # a unit named more clearly than any matter is referred to, unless the meaning points to
+# a matter by this much more (0.025 of cosine): 户口 in 户口迁来了，组织关系怎么转 is background
 DIRECTION_PENALTY = 0.55
 CANDIDATES = 40
-LEXICAL_SURE = 92.0  # a lexical top this high and this clear needs no semantic opinion
-SEMANTIC_BASE = 0.84  # cosine below which the embedding says nothing
-SEMANTIC_WEIGHT = 12.0  # points per 0.01 of cosine above the base: when the words are unsure, meaning decides
+LEXICAL_SURE = 96.0  # a lexical top this high and this clear needs no semantic opinion: a term of five
+# characters or more, or the whole question (a four-character term inside a question is not enough)
+SEMANTIC_BASE = 0.86  # cosine below which the embedding says nothing
+SEMANTIC_WEIGHT = 16.0  # points per 0.01 of cosine above the base: when the words are unsure, meaning decides
 
 
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
+
+
+def without_courtesy(text: str) -> str:
+    """The message without its courtesy (see _COURTESY); a message of courtesy alone is kept as it is."""
+    cleaned, count = _COURTESY.subn("，", text)
+    if not count:
+        return text
+    cleaned = _SEPARATOR_RUN.sub(lambda m: "？" if "？" in m[0] or "?" in m[0] else "，", cleaned)
+    return cleaned.strip("，,。！!；; ") or text
 
 
 def _cn_to_int(text: str) -> int | None:
@@ -89,8 +121,9 @@ def normalize(text: str, strip_fillers: bool = True) -> str:
     text = _t2s().convert(text).lower()
     text = _PUNCT.sub("", text)
     text = _CN_NUMBER.sub(lambda m: str(n) if (n := _cn_to_int(m[0])) is not None else m[0], text)
+    text = text.replace("没有", "没")  # 没有收入 and 家里没收入 are the same words
     if strip_fillers:
-        stripped = text
+        stripped = _LE.sub("", text)
         for word in FILLERS:
             stripped = stripped.replace(word, "")
         # a question made only of fillers ("怎么办") keeps its words
@@ -111,6 +144,16 @@ def pinyin_key(text: str) -> str:
             code = _SYLLABLES[syllable] = chr(0xF0000 + len(_SYLLABLES))
         out.append(code)
     return "".join(out)
+
+
+def _substitute(term: str, means: str, word: str) -> str:
+    """The term with `means` written as `word`, the word's ends merged with the term's characters around
+    it: 建房子 with 盖房子 for 建房 is 盖房子, not 盖房子子; 翻建房屋 with 翻修房子 is 翻修房子屋."""
+    start = term.index(means)
+    before, after = term[:start], term[start + len(means):]
+    head = next((k for k in range(min(len(before), len(word)), 0, -1) if before.endswith(word[:k])), 0)
+    tail = next((k for k in range(min(len(after), len(word) - head), 0, -1) if after.startswith(word[-k:])), 0)
+    return before[:len(before) - head] + word + after[tail:]
 
 
 def _grams(text: str) -> set[str]:
@@ -217,8 +260,8 @@ class Matcher:
         self.position = {m.id: i for i, m in enumerate(self.matters)}
         self.units = list(kb.center.units)
         # synonyms, longest first so 农村合作医疗 is replaced before 合作医疗
-        pairs = [(normalize(w, strip_fillers=False), normalize(s.means, strip_fillers=False))
-                 for s in lex.synonyms for w in s.words]
+        # the words are normalized like questions are (刚出生的孩子 is looked for as 刚出生孩子)
+        pairs = [(normalize(w), normalize(s.means, strip_fillers=False)) for s in lex.synonyms for w in s.words]
         self.synonyms = sorted(((w, m) for w, m in pairs if w and w != m), key=lambda p: -len(p[0]))
         # direction word -> (family index, way)
         self.direction_words: dict[str, tuple[int, str]] = {}
@@ -233,38 +276,66 @@ class Matcher:
         self._key_index: dict[str, list[int]] = {}
         self.terms: list[str] = []
         self.term_keys: list[str] = []
+        self._pairs: list[int] = []  # character pairs per term, for ranking candidates
         self.owners: list[tuple[str, int]] = []
         for i, matter in enumerate(self.matters):
-            for t in dict.fromkeys((matter.name, *matter.aliases, *matter.keywords)):
+            for t in self._expand((matter.name, *matter.aliases, *matter.keywords)):
                 self._add_term(t, ("m", i))
         for i, unit in enumerate(self.units):
-            for t in unit.topics:
+            for t in self._expand(unit.topics):
                 self._add_term(t, ("u", i))
         self.syllable_chars = _syllable_chars(self.terms)
         self.matter_directions = [self.directions_in(normalize(m.name, strip_fillers=False))
                                   for m in self.matters]
         self.semantic = None
         if semantic or (semantic is None and semantic_channel.available()):
-            docs = ["；".join((m.name, *m.aliases, *m.keywords, m.summary)) for m in self.matters]
-            docs += ["；".join((u.name, *u.topics)) for u in self.units]
-            docs += list(lex.report_examples)
-            self.semantic = semantic_channel.SemanticIndex(docs, cache_dir)
+            # Each matter and unit is embedded as one document (all its words and its summary) and as
+            # each of its terms: a short question can be close to one term and lost in the whole
+            # document, a long story close to the document and to no single term. Its similarity is
+            # the mean of the document's and the best term's. Passages are grouped by owner in order.
+            owners = [("；".join(filter(None, (m.name, *m.aliases, *m.keywords, m.summary))),
+                       (m.name, *m.aliases, *m.keywords)) for m in self.matters]
+            owners += [("；".join((u.name, *u.topics)), (u.name, *u.topics)) for u in self.units]
+            docs, term_passages, starts = [], [], []
+            for doc, terms in owners:
+                docs.append(doc)
+                starts.append(len(term_passages))
+                term_passages.extend(dict.fromkeys(terms))
+            self._term_starts = np.array(starts)
+            self._owner_count, self._report_count = len(owners), len(lex.report_examples)
+            self.semantic = semantic_channel.SemanticIndex(docs + list(lex.report_examples) + term_passages,
+                                                           cache_dir)
 
-    def _add_term(self, text: str, owner: tuple[str, int]) -> None:
-        norm = normalize(text)  # like the questions: 光荣牌坏了 and 光荣牌坏 must meet
+    def _expand(self, texts) -> list[str]:
+        """The normalized terms of an owner, each also in the words citizens use for it: a term holding
+        a synonym's meaning is added with each of its words (城乡居民医疗保险 also as 新农合, 医疗保险参保
+        also as 医保参保). Expanding the terms at load, rather than rewriting the question, lets a
+        colloquial word count by its own length: the two characters of 医保 are not scored as the four
+        of 医疗保险."""
+        terms = dict.fromkeys(normalize(t) for t in texts)  # like questions: 光荣牌坏了 meets 光荣牌坏
+        for term in list(terms):
+            for word, means in self.synonyms:
+                if means in term:
+                    terms.setdefault(_substitute(term, means, word))
+        return [t for t in terms if t]
+
+    def _add_term(self, norm: str, owner: tuple[str, int]) -> None:
         if norm:
             idx = len(self.terms)
             self.terms.append(norm)
             # a one-character term is too short to trust by sound alone (税 would match 谁)
             key = pinyin_key(norm) if len(norm) > 1 else ""
             self.term_keys.append(key)
+            self._pairs.append(max(1, len(norm) - 1))
             self.owners.append(owner)
             for table, text_ in ((self._char_index, norm), (self._key_index, key)):
                 for gram in _grams(text_):
                     table.setdefault(gram, []).append(idx)
 
     def _candidates(self, query: str, index: dict[str, list[int]]) -> list[int]:
-        """Terms sharing the query's rarer character pairs, most shared first: the only ones scored.
+        """Terms sharing the query's rarer character pairs: the only ones scored. First those whose
+        pairs the query has most of (a term found whole in the question, like 房产证, before a long
+        term sharing two of its pairs), then those sharing the most pairs.
 
         A pair found in more than a twentieth of all terms (登记, 证明) tells little and is skipped,
         unless the query has nothing rarer; this keeps the cost near the number of likely terms
@@ -281,7 +352,9 @@ class Matcher:
                 counts[idx] = counts.get(idx, 0) + 1
         if len(counts) <= CANDIDATES:
             return list(counts)
-        return heapq.nlargest(CANDIDATES, counts, key=lambda idx: (counts[idx], -idx))  # ties: first term
+        pairs = self._pairs
+        ranked = [(min(1.0, n / pairs[idx]), n, -idx) for idx, n in counts.items()]  # ties: the first term
+        return [-neg for _, _, neg in heapq.nlargest(CANDIDATES, ranked)]
 
     # -- pieces ---------------------------------------------------------------------------------
     def directions_in(self, text: str) -> dict[int, set[str]]:
@@ -293,7 +366,8 @@ class Matcher:
         return found
 
     def rewrite(self, query: str) -> str:
-        """The query with the lexicon's synonyms replaced by what they mean."""
+        """The query with the lexicon's synonyms replaced by what they mean (for material names; matters
+        and units meet the synonyms through their expanded terms)."""
         out = query
         for word, means in self.synonyms:
             if word in out and means not in out:
@@ -308,9 +382,27 @@ class Matcher:
                                         (key, self.term_keys, self._key_index, PINYIN_WEIGHT)):
             for idx in self._candidates(q, index):
                 s = term_score(q, table[idx]) * weight
+                if table is self.term_keys and len(table[idx]) <= 2 <= len(q) - len(table[idx]):
+                    s *= SHORT_HOMOPHONE  # 事业 sounds like 失业, 新房 like 信访: common words, weak evidence
                 if s > scores.get(idx, 0.0):
                     scores[idx] = s
         return scores
+
+    def _overshadow(self, query: str, scores: dict[int, float]) -> None:
+        """The longest words win: a term found inside a longer term of another matter or unit, at the
+        same place in the question, is not what the citizen said (失业 in 失业金怎么领, 残疾证 in
+        有残疾证了能领啥钱), and counts less."""
+        found = [(idx, self.terms[idx]) for idx in scores if len(self.terms[idx]) > 1 and self.terms[idx] in query]
+        if len(found) < 2:
+            return
+        spans = [(idx, term, start) for idx, term in found
+                 for start in [m.start() for m in re.finditer(re.escape(term), query)]]
+        for idx, term in found:
+            starts = [start for i, _, start in spans if i == idx]
+            if all(any(self.owners[j] != self.owners[idx] and len(longer) > len(term)
+                       and start2 <= start and start + len(term) <= start2 + len(longer)
+                       for j, longer, start2 in spans) for start in starts):
+                scores[idx] *= OVERSHADOWED
 
     def score(self, query: str, text: str = "") -> "Sheet":
         """Every matter's and unit's score for a question.
@@ -318,11 +410,19 @@ class Matcher:
         `query` is the normalized question; `text` the question as written, for the semantic
         channel, which is consulted only when the lexical channels are not already sure.
         """
-        variants = {query, self.rewrite(query)}
-        term_scores: dict[int, float] = {}
-        for q in variants:
-            for idx, s in self._scan(q).items():
-                term_scores[idx] = max(s, term_scores.get(idx, 0.0))
+        term_scores = self._scan(query)
+        self._overshadow(query, term_scores)
+        # A message tells its story first and asks last ("农村新房盖好验收过了，房产证去哪办"): the last
+        # clause is also read as a question of its own, so its words are not lost in the story.
+        clauses = [c for c in _CLAUSES.split(text) if c] if text else []
+        if len(clauses) > 1:
+            last = normalize(_latin_pinyin_to_han(clauses[-1], self.syllable_chars))
+            if 3 <= len(last) < len(query):  # a bare 要办手续吗 says nothing on its own
+                clause_scores = self._scan(last)
+                self._overshadow(last, clause_scores)
+                for idx, s in clause_scores.items():
+                    if s > term_scores.get(idx, 0.0):
+                        term_scores[idx] = s
         matter_score: dict[int, float] = {}  # sparse: only matters with a candidate term
         unit_score: dict[int, float] = {}
         for idx, s in term_scores.items():
@@ -331,11 +431,11 @@ class Matcher:
                 matter_score[owner] = max(s, matter_score.get(owner, 0.0))
             else:
                 unit_score[owner] = max(s * UNIT_WEIGHT, unit_score.get(owner, 0.0))
-        asked = self.directions_in(" ".join(variants))
+        asked = self.directions_in(query)
         sheet = Sheet(lexical_top=0.0, lexical_unit=max(unit_score.values(), default=0.0), asked=asked,
                       lexical=dict(matter_score))
         if self.semantic is not None and text and not self._lexically_sure(matter_score):
-            sims = self.semantic.similarities(_t2s().convert(text))
+            sims = self._similarities(_t2s().convert(text))
             n, u = len(self.matters), len(self.units)
             for i in np.flatnonzero(sims[:n + u] > SEMANTIC_BASE).tolist():
                 boost = SEMANTIC_WEIGHT * 100 * (float(sims[i]) - SEMANTIC_BASE)
@@ -358,6 +458,14 @@ class Matcher:
                              key=lambda p: -p[1])
         return sheet
 
+    def _similarities(self, text: str) -> "np.ndarray":
+        """Cosine similarity of a question to each matter, each unit, then each report example."""
+        raw = self.semantic.similarities(text)
+        k, r = self._owner_count, self._report_count
+        docs, examples, terms = raw[:k], raw[k:k + r], raw[k + r:]
+        best_term = np.maximum.reduceat(terms, self._term_starts) if k else docs  # every owner has a name
+        return np.concatenate(((docs + best_term) / 2, examples))
+
     @staticmethod
     def _lexically_sure(scores: dict[int, float]) -> bool:
         top, runner_up = (heapq.nlargest(2, scores.values()) + [0.0, 0.0])[:2]
@@ -365,6 +473,7 @@ class Matcher:
 
     # -- the decision ---------------------------------------------------------------------------
     def match(self, text: str) -> MatchResult:
+        text = without_courtesy(text)
         query = normalize(_latin_pinyin_to_han(text, self.syllable_chars))
         sheet = self.score(query, text)
         matters = sheet.matters
@@ -379,7 +488,8 @@ class Matcher:
             return MatchResult("report", tuple(matters[:MAX_CHOICES]), query)
         # a matter handled elsewhere: the unit's words are the clearest hit
         if unit is not None and unit_score >= ANSWER_AT and (
-                unit_score > top or sheet.lexical_unit >= sheet.lexical_top + CLEAR_LEAD):
+                unit_score > top or (sheet.lexical_unit >= sheet.lexical_top + CLEAR_LEAD
+                                     and unit_score >= top - REFER_WINDOW)):
             return MatchResult("refer", tuple(matters[:MAX_CHOICES]), query, unit, unit_score)
         if top < ASK_AT:
             return MatchResult("fallback", tuple(matters[:MAX_CHOICES]), query)

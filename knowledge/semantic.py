@@ -2,7 +2,8 @@
 
 Installed with `pip install centerbot[semantic]`; without it the matcher runs on its lexical channels
 alone. Passage vectors are computed once per text and kept in memory and, given a cache directory, on
-disk, so a restart or a second worker does not embed the knowledge base again.
+disk, so a restart or a second worker does not embed the knowledge base again, and an edit of the base
+embeds only its new passages.
 """
 from __future__ import annotations
 
@@ -43,6 +44,34 @@ def _model():
     return _instance
 
 
+def _from_cache(cache_dir: Path, missing: list[str]) -> list[str]:
+    """Fills the memory from the cache files with the passages they hold; returns those still missing.
+
+    Each file holds the passages one build embedded, with their texts: after a keeper adds a keyword,
+    only the new passages are embedded, not the whole base again."""
+    wanted = set(missing)
+    for path in sorted(cache_dir.glob("passages-*.npz")):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                for text, vector in zip(data["texts"].tolist(), data["vectors"]):
+                    if text in wanted:
+                        _memory[text] = vector
+        except (OSError, ValueError, KeyError):
+            log.warning("ignoring an unreadable embedding cache %s", path.name)
+    return [d for d in missing if d not in _memory]
+
+
+def _to_cache(cache_dir: Path, texts: list[str], vectors: "np.ndarray") -> None:
+    digest = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:16]
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_dir / f"passages-{digest}.tmp.npz"
+        np.savez(tmp, texts=np.array(texts), vectors=vectors)
+        os.replace(tmp, cache_dir / f"passages-{digest}.npz")
+    except OSError:
+        log.warning("cannot write the embedding cache in %s", cache_dir)
+
+
 class SemanticIndex:
     """Cosine similarity of a question to each of a fixed list of documents."""
 
@@ -53,31 +82,15 @@ class SemanticIndex:
 
     @staticmethod
     def _passages(docs: list[str], cache_dir: Path | None) -> "np.ndarray":
-        missing = [d for d in docs if d not in _memory]
-        cache_file = None
+        missing = list(dict.fromkeys(d for d in docs if d not in _memory))  # a bare matter's name is its document
         if missing and cache_dir is not None:
-            digest = hashlib.sha1("\n".join(missing).encode()).hexdigest()[:16]
-            cache_file = Path(cache_dir) / f"passages-{digest}.npy"
-            if cache_file.exists():
-                try:
-                    vectors = np.load(cache_file)
-                    if vectors.shape[0] == len(missing):
-                        _memory.update(zip(missing, vectors))
-                        missing = []
-                except (OSError, ValueError):
-                    log.warning("ignoring an unreadable embedding cache %s", cache_file.name)
+            missing = _from_cache(Path(cache_dir), missing)
         if missing:
             with _lock:
                 vectors = np.atleast_2d(_model().passage(missing)).astype(np.float32)
             _memory.update(zip(missing, vectors))
-            if cache_file is not None:
-                try:
-                    cache_file.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cache_file.with_suffix(".tmp.npy")
-                    np.save(tmp, vectors)
-                    os.replace(tmp, cache_file)
-                except OSError:
-                    log.warning("cannot write the embedding cache in %s", cache_dir)
+            if cache_dir is not None:
+                _to_cache(Path(cache_dir), missing, vectors)
         if not docs:
             return np.zeros((0, 384), dtype=np.float32)
         return np.stack([_memory[d] for d in docs])
