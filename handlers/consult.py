@@ -38,6 +38,13 @@ def notification(matter: Matter, ctx: Context) -> Reply:
     return Reply(short, followups=labelled)
 
 
+def with_line(reply: Reply, line: str) -> Reply:
+    """A closing line under a reply: in the same message when it fits WeChat's limit, else after it."""
+    if not reply.followups and utf8_len(reply.text) + utf8_len(line) + 1 <= WECHAT_TEXT_LIMIT:
+        return Reply(reply.text.rstrip("\n") + "\n" + line, followups=reply.followups)
+    return Reply(reply.text, followups=[*reply.followups, line])
+
+
 def notify(matter: Matter, session: dict[str, Any], ctx: Context) -> Reply:
     """Give the notification and remember the matter, so "核对材料" can follow."""
     session.pop("flow", None)
@@ -49,7 +56,13 @@ def notify(matter: Matter, session: dict[str, Any], ctx: Context) -> Reply:
 def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     result = ctx.matcher.match(message.text)
     if result.outcome == "answer":
-        return notify(result.candidates[0].matter, session, ctx)
+        reply = notify(result.best, session, ctx)
+        if result.runners_up:  # answer the likeliest, and let the citizen switch with one number
+            choices = [result.best, *result.runners_up]
+            session["flow"] = PICK
+            session["slots"] = {"choices": [m.id for m in choices], "question": message.text[:200]}
+            reply = with_line(reply, ctx.render("consult/also.txt", matters=choices))
+        return reply
     if result.outcome == "ask":
         return ask(session, ctx, [c.matter for c in result.candidates], message.text)
     if result.outcome == "refer":

@@ -248,6 +248,15 @@ class MatchResult:
     def best(self) -> Matter | None:
         return self.candidates[0].matter if self.candidates else None
 
+    @property
+    def runners_up(self) -> tuple[Matter, ...]:
+        """With an answer, the (up to two) other matters near enough that they would have been offered
+        in a list: the citizen may pick one of them instead ("您问的如果是…")."""
+        if self.outcome != "answer" or not self.candidates:
+            return ()
+        floor = max(ASK_AT, self.candidates[0].score - ASK_WINDOW)
+        return tuple(c.matter for c in self.candidates[1:3] if c.score >= floor)
+
 
 class Matcher:
     """Scores every matter and referral unit against a question; built once per knowledge base."""

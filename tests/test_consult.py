@@ -1,6 +1,8 @@
 """Consultations: the complete one-time notification, the numbered choice, the fallback, the byte budget."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
@@ -137,3 +139,16 @@ def test_printable_notice_page(client, kb):
         assert mat.name in page
     assert 'name="viewport"' in page
     assert client.get("/notice/no-such-matter").status_code == 404
+
+
+def test_an_answer_with_close_runners_up_offers_them_and_a_number_switches(chat):
+    reply = chat.send("困难补助怎么申请", user="o_close")
+    assert "一次性告知" in reply and "您问的如果是其他事项" in reply
+    offered = re.findall(r"^([23])\. (\S+)$", reply.partition("您问的如果是其他事项")[2], re.M)
+    assert [n for n, _ in offered][:1] == ["2"]
+    switched = chat.send("2", user="o_close")
+    assert f"关于【{offered[0][1]}】" in switched
+
+
+def test_a_clear_answer_offers_nothing_else(chat):
+    assert "您问的如果是其他事项" not in chat.send("生了孩子要办哪些手续", user="o_clear")
