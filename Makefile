@@ -4,10 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install clean-data browser
+.PHONY: run test bench bench-load install clean-data browser wrk
 
 # Debian's chromium for the staff console's browser tests (Playwright drives it; its own download is not used).
 CHROMIUM := /usr/bin/chromium
+# Debian's wrk drives the webhook under load in `make bench`.
+WRK      := /usr/bin/wrk
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
@@ -26,6 +28,12 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-cjk; \
 	fi
 
+wrk:
+	@if [ ! -x $(WRK) ]; then \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/centerbot run
 
@@ -36,5 +44,9 @@ test: $(STAMP) browser
 clean-data:
 	rm -rf var
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench
+
+# only the webhook under load and memory sections of BENCHMARKS.md (a few minutes)
+bench-load: $(STAMP) wrk
+	$(BIN)/python -m bench load
