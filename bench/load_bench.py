@@ -343,14 +343,15 @@ def _die_with_parent() -> None:
 
 
 def wrk(server: Server, query: str, texts: list[str], seconds: float, work: Path, *, users: int = 0,
-        messages: int = 0, first: int = 0, connections: int = CONNECTIONS, threads: int = THREADS) -> dict:
+        messages: int = 0, first: int = 0, users_tag: str = "", connections: int = CONNECTIONS,
+        threads: int = THREADS) -> dict:
     """One wrk run against `server`, every request a new message: for `seconds`, or until `messages`
     have been sent (then wrk is interrupted, which makes it report as at the end of a run)."""
     run = next(_runs)
     script, marker = work / f"run{run}.lua", work / f"run{run}-sent-"
     script.write_text(LUA % {
         "texts": ", ".join(_lua_string(t) for t in texts),
-        "prefix": _lua_string(f"o_{os.getpid()}_{run}_"),
+        "prefix": _lua_string(f"o_{os.getpid()}_{users_tag or run}_"),
         "users": users, "quota": -(-messages // threads) if messages else 0, "threads": threads,
         "base": (int(time.time()) % 100_000 * 1000 + run) * 10**7, "marker": _lua_string(str(marker)),
         "first": first,
@@ -561,7 +562,8 @@ def memory(work: Path, messages: int = MESSAGES) -> tuple[list[str], list[str], 
                 sent, seconds, errors = 0, 0.0, 0
                 # first one message per user, then the rest: memory that keeps growing shows between the two
                 for upto in sorted({min(USERS, messages), messages}):
-                    r = wrk(app, query, texts, 3600, work, users=USERS, messages=upto - sent, first=sent)
+                    r = wrk(app, query, texts, 3600, work, users=USERS, messages=upto - sent, first=sent,
+                            users_tag=name)
                     _quiet(app.workers, 60)  # the last messages are still being answered
                     sent, seconds, errors = sent + r["sent"], seconds + r["sent"] / r["rps"], errors + r["errors"]
                     row(f"after {sent:,} messages")
@@ -662,27 +664,33 @@ def verdict(res: dict) -> str:
     echo, floor, consult = res["echo"], res["floor"], res["consult"]
     ratio_ok, p99_ok = consult["ratio"] >= 0.7, consult["p99_us"] <= 50_000
     return f"""Target (issue 7): a consultation at ≥ 0.7× the echo's requests/s, p99 ≤ 50 ms at 16 connections.
-This run: {consult['ratio']:.2f}× ({'met' if ratio_ok else 'not met'}), p99 {consult['p99_us'] / 1000:.0f} ms
-({'met' if p99_ok else 'not met'}). A consultation's {consult['worker_cpu']:,.0f} µs of worker CPU: {echo['worker_cpu']:,.0f} µs
-are the echo's (gunicorn's sync worker with its connection per request and access log, Flask, the signature,
-the XML); {floor['worker_cpu'] - echo['worker_cpu']:,.0f} µs more are what every message of the app pays, as the help
-row shows (the exactly-once mark and the session read, then the kept reply and the session written: two
-Redis round trips; the message parsed; the reply rendered); the remaining {consult['worker_cpu'] - floor['worker_cpu']:,.0f} µs
-are the matching and the one-time notification. Redis itself adds {consult['redis_cpu']:,.0f} µs on the same two
-cores, and wrk needs its share too.
+This run: {consult['ratio']:.2f}× ({'met' if ratio_ok else 'not met'}), p99 {consult['p99_us'] / 1000:.0f} ms ({'met' if p99_ok else 'not met'}).
 
-The ratio is out of reach with this design on two cores: a message that needs no matching at all (the help
-row) already costs about twice the echo, because exactly-once delivery needs its two round trips (mark
-before handling, keep the reply after) whatever the handler does; a question then costs the lexical
-matching, rapidfuzz over the candidate terms on two channels plus the question's pinyin, 0.3-0.7 ms of
-CPU for these questions (see "Matcher latency" above). What cost more than necessary is gone (issue 7):
-template files were stat()ed at every render, the webhook built a Flask session signer for every message,
-listing bookable days asked chinese-calendar about the same days again and again and normalized every
-resource name per message, and redis-py parsed replies in Python (now hiredis). Running the handler on
-the budget thread pool costs no measurable CPU (tried inline: same CPU per message), so the 4-second
-budget stays. p99 is mostly queueing: 16 connections wait for 2 sync workers, so p99 is about 16 ÷
-requests/s plus noise.
+Where a consultation's {consult['worker_cpu']:,.0f} µs of worker CPU go:
+
+- {echo['worker_cpu']:,.0f} µs: the echo's, the protocol's floor (gunicorn's sync worker with a connection per
+  request and its access log, Flask, the signature, the XML);
+- {floor['worker_cpu'] - echo['worker_cpu']:,.0f} µs more: what every message of the app pays, as the help row shows (the
+  exactly-once mark and the session read, then the kept reply and the session written: two Redis round
+  trips; the message parsed; the handler run on the budget thread; the reply rendered);
+- {consult['worker_cpu'] - floor['worker_cpu']:,.0f} µs: the matching and the one-time notification.
+
+Redis adds {consult['redis_cpu']:,.0f} µs of its own on the same two cores, and wrk needs its share too.
+
+{'A' if ratio_ok else 'The ratio is out of reach with this design on two cores: a'} message that needs no matching at all (the
+help row) already costs about twice the echo, because exactly-once delivery needs its two round trips
+(mark before handling, keep the reply after) whatever the handler does; a question then costs the
+lexical matching, rapidfuzz over the candidate terms on two channels plus the question's pinyin (about
+0.3 ms at the median, up to 0.9 ms for long questions: "Matcher latency" above). What cost more than
+necessary is gone (issue 7): template files were stat()ed at every render, the webhook built a Flask
+session signer for every message, listing bookable days asked chinese-calendar about the same days
+again and again and normalized every resource name per message, and redis-py parsed replies and packed
+commands in Python (now hiredis). Running the handler on the budget's thread pool costs no measurable
+CPU (tried inline: the same CPU per message), so the 4-second budget stays. Latency is mostly queueing:
+16 connections wait for 2 sync workers, so the mean is about 16 ÷ requests/s (Little's law).
 """
+
+
 GROWTH_NOTE = """What grows, and what bounds it: each message leaves a seen-mark holding its reply for WeChat's
 retries (10 minutes); each citizen a session (30 minutes after their last message) and a profile (180
 days: the 48-hour customer-service window needs the time of the last message); dialogues leave what they
