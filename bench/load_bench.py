@@ -525,7 +525,7 @@ def mix(matcher: Matcher, questions: list[tuple[str, str | None]] | None) -> lis
     (whose dialogue then takes the next two messages as the name and the phone, as it would)."""
     lexical = consult_questions(matcher, False, 4, questions)
     semantic = consult_questions(matcher, True, 4, questions) or lexical
-    return [lexical[0], semantic[0], BOOKING_TEXT, lexical[1], semantic[1], COMPLAINT_TEXT, lexical[2],
+    return [semantic[0], lexical[0], BOOKING_TEXT, lexical[1], semantic[1], COMPLAINT_TEXT, lexical[2],
             semantic[2], lexical[3], semantic[3]]
 
 
@@ -640,9 +640,10 @@ answers right, without and with the semantic channel's opinion):
 ## Memory
 
 `bench/load_bench.py`, same settings. Resident (RSS) and proportional (PSS: shared pages divided
-among the processes sharing them) size of each gunicorn worker, at start (app loaded, no message yet)
-and after {MESSAGES:,} messages from {USERS:,} distinct users sent as fast as wrk goes (16 connections). Each
-user's ten messages: consultations (lexical and semantic), a booking step ({BOOKING_TEXT}) and a complaint step
+among the processes sharing them) size of each gunicorn worker, at start (app loaded, no message yet),
+after {USERS:,} messages (one from each of {USERS:,} users) and after {MESSAGES:,} ({MESSAGES // USERS} from each), sent as fast as
+wrk goes (16 connections). Each user's ten messages: consultations (the first one for the semantic
+channel, the others both kinds), a booking step ({BOOKING_TEXT}) and a complaint step
 ({COMPLAINT_TEXT}), whose dialogues take the following messages as their answers, as they would. `guangan-1135`
 is the sample center with the 1,133 distinct matters of the district catalogue in `shared/data` instead of the
 sample's (written as a knowledge directory the app loads). Redis is a fresh server per base.
@@ -678,7 +679,7 @@ Where a consultation's {consult['worker_cpu']:,.0f} µs of worker CPU go:
 Redis adds {consult['redis_cpu']:,.0f} µs of its own on the same two cores, and wrk needs its share too.
 
 {'A' if ratio_ok else 'The ratio is out of reach with this design on two cores: a'} message that needs no matching at all (the
-help row) already costs about twice the echo, because exactly-once delivery needs its two round trips
+help row) already costs {floor['worker_cpu'] / echo['worker_cpu']:.1f}× the echo's CPU, because exactly-once delivery needs its two round trips
 (mark before handling, keep the reply after) whatever the handler does; a question then costs the
 lexical matching, rapidfuzz over the candidate terms on two channels plus the question's pinyin (about
 0.3 ms at the median, up to 0.9 ms for long questions: "Matcher latency" above). What cost more than
