@@ -4,10 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-cluster test-sentinel bench install clean-data browser redis
+.PHONY: run test test-cluster test-sentinel bench bench-load install clean-data browser redis wrk
 
 # Debian's chromium for the staff console's browser tests (Playwright drives it; its own download is not used).
 CHROMIUM := /usr/bin/chromium
+# Debian's wrk drives the webhook under load in `make bench`.
+WRK      := /usr/bin/wrk
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
@@ -33,6 +35,12 @@ redis:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; \
 	fi
 
+wrk:
+	@if [ ! -x $(WRK) ]; then \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/centerbot run
 
@@ -50,5 +58,9 @@ test-sentinel: $(STAMP) browser redis
 clean-data:
 	rm -rf var
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench
+
+# only the webhook under load and memory sections of BENCHMARKS.md (a few minutes)
+bench-load: $(STAMP) wrk
+	$(BIN)/python -m bench load

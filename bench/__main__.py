@@ -5,9 +5,10 @@ import datetime as dt
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
-from bench import booking_bench, matcher_bench, roundtrips
+from bench import booking_bench, load_bench, matcher_bench, roundtrips
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,15 +29,35 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-def main() -> None:
+LOAD_HEADING = "## Webhook under load"
+USAGE = "usage: python -m bench [load]   (no argument: every benchmark; load: the webhook under load and memory)"
+
+
+def load_sections(commit: str) -> str:
+    print("webhook under load and memory ...", flush=True)
+    return load_bench.section(load_bench.run(), f"run {dt.date.today().isoformat()}, commit {commit}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv not in ([], ["load"]):
+        sys.exit(USAGE)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
+    path = ROOT / "BENCHMARKS.md"
+    if argv == ["load"]:  # only the load sections, which close the file; the others stay as they were
+        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+        head = old.split(LOAD_HEADING, 1)[0].rstrip("\n")
+        path.write_text(head + "\n\n" + load_sections(commit), encoding="utf-8")
+        print("wrote BENCHMARKS.md (load sections)")
+        return
     print("matcher latency ...", flush=True)
     table = matcher_bench.run()
     print("booking throughput ...", flush=True)
     booking = booking_bench.run()
     print("Redis round trips ...", flush=True)
     trips = roundtrips.run()
+    load = load_sections(commit)
     text = f"""# Benchmarks
 
 Produced by `make bench` (`python -m bench`). Tests never assert timings; these numbers are the record.
@@ -88,8 +109,9 @@ the session and profile; a retry of an answered message pays one. Taking a seat 
 creating a record is one script plus its number, its handoffs and its scheduled escalations.
 
 {chr(10).join(trips)}
-"""
-    (ROOT / "BENCHMARKS.md").write_text(text, encoding="utf-8")
+
+{load}"""
+    path.write_text(text, encoding="utf-8")
     print("wrote BENCHMARKS.md")
 
 

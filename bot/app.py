@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from bot.clock import Clock
@@ -55,6 +56,19 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the staff console; WeChat's calls to the webhook carry no cookie and
+    the webhook keeps no web session, so they skip building a signer and parsing cookies."""
+
+    def __init__(self, webhook_path: str):
+        self.webhook_path = webhook_path
+
+    def open_session(self, app, request):
+        if request.path == self.webhook_path:
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -65,6 +79,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     from bot import console, pages, webhook
 
     app.secret_key = secret_key(settings)
+    app.session_interface = ConsoleSessions(webhook.PATH)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://") and settings.production,
                       PERMANENT_SESSION_LIFETIME=8 * 3600)

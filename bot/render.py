@@ -18,6 +18,7 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=StrictUndefined,
+        auto_reload=False,  # templates ship with the code: no stat() of the file at every reply
     )
     env.filters["cn_date"] = lambda d: f"{d.month}月{d.day}日"
     env.filters["hm"] = lambda t: f"{t.hour}:{t.minute:02d}"

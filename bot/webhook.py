@@ -20,6 +20,7 @@ from handlers.message import Reply
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
+PATH = "/wechat"
 HANDLER_BUDGET = 4.0  # seconds a handler may take before we answer `success` and send later
 RETRY_WAIT = 1.0  # how long a retry waits for the first delivery's answer
 # After Redis failed to answer, this process answers from memory for this many seconds before it tries
@@ -34,7 +35,7 @@ def _xml(body: str) -> Response:
     return Response(body, content_type="application/xml; charset=utf-8")
 
 
-@bp.get("/wechat")
+@bp.get(PATH)
 def verify():
     try:
         return Response(verify_url(current_app.config["SETTINGS"], request.args), content_type="text/plain")
@@ -42,7 +43,7 @@ def verify():
         return Response("forbidden", status=403, content_type="text/plain")
 
 
-@bp.post("/wechat")
+@bp.post(PATH)
 def receive():
     app = current_app._get_current_object()
     settings = app.config["SETTINGS"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 import chinese_calendar
 
@@ -43,8 +44,14 @@ class WorkCalendar:
     def __init__(self, center: Center):
         self.center = center
         self._warned: set[int] = set()
+        # a day's answer never changes while the process runs, and chinese-calendar's lookup is
+        # the dearest part of listing bookable days: keep the answers (a few years of days)
+        self._days = lru_cache(maxsize=2048)(self._day)
 
     def day(self, date: dt.date) -> DayInfo:
+        return self._days(date)
+
+    def _day(self, date: dt.date) -> DayInfo:
         extra = self.center.calendar.get(date.year)
         if extra and (date in extra.holidays or date in extra.workdays):
             is_holiday = date in extra.holidays

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Any
 
 from handlers import notify
@@ -29,12 +30,18 @@ _STAFF = re.compile(r"^(同意|拒绝|爽约)\s*([A-Za-z]{1,3}\d{8,})\s*(.*)$", 
 
 
 # -- routing -------------------------------------------------------------------------------------
+@lru_cache(maxsize=1024)
+def _plain(word: str) -> str:
+    """A resource's name or alias, normalized once rather than at every message."""
+    return normalize(word, strip_fillers=False)
+
+
 def find_resource(text: str, ctx: Context) -> Resource | None:
     plain = normalize(text, strip_fillers=False)
     best, best_len = None, 0
     for r in ctx.kb.resources.values():
         for word in (r.name, *r.aliases):
-            w = normalize(word, strip_fillers=False)
+            w = _plain(word)
             if w and w in plain and len(w) > best_len:
                 best, best_len = r, len(w)
     return best

@@ -45,6 +45,11 @@ def test_plain_text_message_gets_a_text_reply(chat):
     assert fields["FromUserName"] == "gh_centerbot"
 
 
+def test_the_webhook_sets_no_cookie(chat):
+    chat.send("党费怎么交")
+    assert "Set-Cookie" not in chat.last_response.headers
+
+
 @pytest.fixture()
 def safe_app(settings_env, ctx):
     env = dict(settings_env, WECHAT_ENCODING_AES_KEY=AES_KEY, WECHAT_APP_ID=APP_ID)
