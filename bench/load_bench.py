@@ -623,8 +623,8 @@ from Debian's `wrk`, after a {WARM_UP} s warm-up, one row after the other in one
 every request its own MsgId and FromUserName (a repeated MsgId would be answered from the reply kept for
 WeChat's retries), so every request is a new message from a new user. Each row's texts are sent once first
 and the replies checked (the notification, the booking question, the name question; echo: the text).
-p50/p99 are wrk's latency percentiles, waiting in the listen queue included (16 connections, 2
-sync workers); worker CPU per message is the CPU time both workers used during the row divided by the
+p50/p99 are wrk's latency percentiles, waiting in the listen queue included ({CONNECTIONS} connections,
+{s['workers']} sync workers); worker CPU per message is the CPU time both workers used during the row divided by the
 messages (steadier than requests/s on a busy machine); errors count socket errors, HTTP statuses of 400
 and above, and replies that are not text XML.
 
@@ -688,7 +688,7 @@ session signer for every message, listing bookable days asked chinese-calendar a
 again and again and normalized every resource name per message, and redis-py parsed replies and packed
 commands in Python (now hiredis). Running the handler on the budget's thread pool costs no measurable
 CPU (tried inline: the same CPU per message), so the 4-second budget stays. Latency is mostly queueing:
-16 connections wait for 2 sync workers, so the mean is about 16 ÷ requests/s (Little's law).
+{CONNECTIONS} connections wait for the sync workers, so the mean is about {CONNECTIONS} ÷ requests/s (Little's law).
 """
 
 
