@@ -62,12 +62,15 @@ def run() -> list[str]:
         app = create_app(Settings.from_env({"WECHAT_TOKEN": TOKEN, "REDIS_URL": url}), context=ctx)
         web = app.test_client()
         peer = WeChatPeer(TOKEN)
-        for label, user, text in steps:
-            args, body = peer.sign(peer.xml(user, "text", text))
-            Counting.trips = 0
-            web.post("/wechat", query_string=args, data=body)
-            lines.append(f"| {label} | {Counting.trips} |")
-            print(lines[-1], flush=True)
+        # a first pass loads the Lua scripts into Redis (once per server, not per message); the second counts
+        for counted in (False, True):
+            for label, user, text in steps:
+                args, body = peer.sign(peer.xml(user + ("" if counted else "_warm"), "text", text))
+                Counting.trips = 0
+                web.post("/wechat", query_string=args, data=body)
+                if counted:
+                    lines.append(f"| {label} | {Counting.trips} |")
+                    print(lines[-1], flush=True)
         args, body = peer.sign(peer.xml("o_a", "text", "党费怎么交", msg_id=99))
         web.post("/wechat", query_string=args, data=body)
         Counting.trips = 0
