@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 # Debian's chromium for the staff console's browser tests (Playwright drives it; its own download is not used).
 CHROMIUM := /usr/bin/chromium
-# Debian's wrk drives the webhook under load in `make bench`.
+# Debian's wrk drives the webhook under load in `make bench` (and one test checks its requests).
 WRK      := /usr/bin/wrk
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -44,7 +44,7 @@ wrk:
 run: $(STAMP)
 	$(BIN)/centerbot run
 
-test: $(STAMP) browser redis
+test: $(STAMP) browser redis wrk
 	$(BIN)/python -m pyflakes bot handlers knowledge bench tests
 	$(BIN)/python -m pytest -q
 
