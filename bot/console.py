@@ -118,7 +118,8 @@ def today():
     away = {s["name"]: c.store.away_until(s["name"]) for s in staff}
     return render("today.html", now=now, counts=counts, overdue=overdue, due_tomorrow=due_tomorrow,
                   bookings=day_bookings, staff=staff, away=away, outbox=c.store.outbox_counts(),
-                  failed=c.store.outbox_list("failed", 5), types=c.kb.center.records.types,
+                  failed=c.store.outbox_list("failed", 5), failed_jobs=c.store.jobs("failed")[-5:],
+                  types=c.kb.center.records.types,
                   labels=records.STATUS_LABEL, resources=c.kb.resources, fmt=_fmt, ts=now.timestamp())
 
 

@@ -136,3 +136,12 @@ def test_knowledge_page_previews_each_notification(client, people, kb):
     page = client.get("/staff/knowledge").get_data(as_text=True)
     fee = kb.matters["party-fee"]
     assert f"【{fee.name}】，一次性告知如下" in page and 'href="/notice/party-fee"' in page
+
+
+def test_today_shows_the_scheduled_jobs_the_worker_gave_up_on(client, people, store):
+    store.schedule({"kind": "record_red", "no": "TS20261120-0003"}, at=0)
+    job, _attempts = store.take_due_jobs()[0]
+    store.give_up_job(job)
+    sign_in(client, "张书记")
+    page = client.get("/staff/").get_data(as_text=True)
+    assert "定时任务多次执行失败 1 项" in page and "record_red TS20261120-0003" in page
