@@ -476,8 +476,7 @@ class Store:
         member = self._job(job)
         pipe = self.r.pipeline(transaction=True)
         pipe.zrem(self.key("sched", "due"), member)
-        pipe.zrem(self.key("sched", "inflight"), member)
-        pipe.hdel(self.key("sched", "attempts"), member)
+        self._end_lease(pipe, member)
         pipe.execute()
 
     def take_due_jobs(self, limit: int = 50, lease: float = JOB_LEASE) -> list[tuple[dict[str, Any], int]]:
@@ -490,20 +489,22 @@ class Store:
 
     def finish_job(self, job: dict[str, Any]) -> None:
         """Acknowledge a job whose effects are stored: it is not taken again."""
-        member = self._job(job)
         pipe = self.r.pipeline(transaction=True)
-        pipe.zrem(self.key("sched", "inflight"), member)
-        pipe.hdel(self.key("sched", "attempts"), member)
+        self._end_lease(pipe, self._job(job))
         pipe.execute()
 
     def give_up_job(self, job: dict[str, Any]) -> None:
         """Set aside a job that failed every attempt (kept in `{sched}:failed` for staff to look at)."""
         member = self._job(job)
         pipe = self.r.pipeline(transaction=True)
-        pipe.zrem(self.key("sched", "inflight"), member)
-        pipe.hdel(self.key("sched", "attempts"), member)
+        self._end_lease(pipe, member)
         pipe.zadd(self.key("sched", "failed"), {member: self.clock.timestamp()})
         pipe.execute()
+
+    def _end_lease(self, pipe, member: str) -> None:
+        """Off the in-flight set, with its count of takes (unscheduled, finished or given up)."""
+        pipe.zrem(self.key("sched", "inflight"), member)
+        pipe.hdel(self.key("sched", "attempts"), member)
 
     def jobs(self, which: str = "due") -> list[tuple[dict[str, Any], float]]:
         """Jobs scheduled (`due`), being run (`inflight`, by lease deadline) or given up (`failed`)."""
