@@ -7,8 +7,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from handlers import notify
-from handlers.contact import NAME, PHONE
+from handlers import center, intent, names, notify
+from handlers.contact import PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.slots import Refusal, Rules, Slot
@@ -23,8 +23,17 @@ ACTIVE = ("confirmed", "pending")
 REMIND_BEFORE = dt.timedelta(hours=2)
 
 _BOOK_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用")
+# a resource named with these is a request to use it ("阅览室明天能用吗", "借会议室开会", "明天想去健身房")
+_USE_WORDS = re.compile(r"预约|预订|预定|订|约|想用|借|租|能用|可以用|用一下|用用|还有位置|有位置|有空位|有没有位置|有空吗|"
+                        r"空着吗|能去吗|想去|要去|去锻炼|去健身|去看书|开会|能预约|怎么预约")
+_WHERE = re.compile(r"在哪|在什么地方|地址|位置|怎么走|几楼")
 _MINE = re.compile(r"^(我的预约|查询预约|查看预约|预约查询|我的订单)$")
 _CANCEL = re.compile(r"^取消预约\s*([A-Za-z]{1,3}\d{8,})?\s*$")
+# a cancellation in plain words: "我不去了，取消预约 J2026...", "明天健身房去不了了，帮我取消一下"
+_CANCEL_CODE = re.compile(r"(取消|退订|不去了|去不了).{0,8}?([A-Za-z]{1,3}\d{8,})|([A-Za-z]{1,3}\d{8,}).{0,6}(取消|退订|不去了|去不了)")
+_CANCEL_WORDS = re.compile(r"(取消|退订|不去了|去不了|来不了|不来了).{0,6}(预约|预订|一下|掉)|(预约|预订).{0,6}(取消|退掉|不要了)|"
+                           r"(去不了|来不了|不去了|不来了)")
+_YES = re.compile(r"^(好|好的|行|可以|确定|确认|是|是的|对|就这个|就它|嗯|1)[。！!]*$")
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 _STAFF = re.compile(r"^(同意|拒绝|爽约)\s*([A-Za-z]{1,3}\d{8,})\s*(.*)$", re.S)
 
@@ -51,11 +60,14 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     text = message.text.strip()
     if not ctx.kb.resources:
         return False
-    if _MINE.match(text) or _CANCEL.match(text) or _STAFF.match(text):
+    if _MINE.match(text) or _CANCEL.match(text) or _STAFF.match(text) or _CANCEL_CODE.search(text):
+        return True
+    resource = find_resource(text, ctx)
+    if resource is not None and (_USE_WORDS.search(text) or _WHERE.search(text) or _CANCEL_WORDS.search(text)):
         return True
     if not _BOOK_WORDS.search(text):
         return False
-    return bool(find_resource(text, ctx) or _BOOK_WORDS.fullmatch(normalize(text))
+    return bool(resource or _BOOK_WORDS.fullmatch(normalize(text))
                 or re.search(r"场地|房间|设备|预约服务", text))
 
 
@@ -69,6 +81,14 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     m = _STAFF.match(text)
     if m:
         return staff_command(message, m[1], m[2].upper(), m[3].strip(), ctx)
+    m = _CANCEL_CODE.search(text)
+    if m:
+        return cancel(message, m[2] or m[3], session, ctx)
+    resource = find_resource(text, ctx)
+    if resource is not None and _WHERE.search(text) and not _USE_WORDS.search(text):
+        return Reply(ctx.render("booking/where.txt", resource=resource))
+    if resource is not None and _CANCEL_WORDS.search(text) and not _BOOK_WORDS.search(text.replace("取消预约", "")):
+        return my_bookings(message, session, ctx)
     start(session, ctx)
     return step(message, session, ctx)
 
@@ -80,16 +100,47 @@ def start(session: dict[str, Any], ctx: Context) -> Reply:
     return ask(session, "resource", ctx, resources=list(ctx.kb.resources.values()))
 
 
+def reminder(session: dict[str, Any], ctx: Context) -> str:
+    """The line that brings a parked booking form back: what is booked and what it waits for."""
+    state = session.get("slots") or {}
+    resource = ctx.kb.resources.get((state.get("form") or {}).get("resource", ""))
+    return ctx.render("booking/reminder_form.txt", resource=resource, asking=state.get("asking"))
+
+
+def _aside(text: str, session: dict[str, Any], ctx: Context) -> bool:
+    """A message that is not about this booking: a greeting, the center's hours or address, a command,
+    a progress query, a request to record something."""
+    if _MINE.match(text) or _CANCEL.match(text):
+        return False
+    return bool(intent.GREETING.match(text) or center.is_center_question(text) or intent.is_command(text)
+                or intent.PROGRESS.search(text) or intent.HOW.search(text) or intent.RECORD_START.match(text)
+                or intent.RECORD_LEAD.search(text) or (intent.DELEGATE.search(text) and not find_resource(text, ctx))
+                or (_WHERE.search(text) and find_resource(text, ctx)))
+
+
 # -- the form ---------------------------------------------------------------------------------------
 def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
     if not message.has_text:
         return None
     text = message.text.strip()
-    if _MINE.match(text) or _CANCEL.match(text):
+    if _MINE.match(text) or _CANCEL.match(text) or _CANCEL_CODE.search(text):
         return handle(message, session, ctx)
+    if _aside(text, session, ctx):
+        return None  # answered by the dispatcher; the form is kept
     if not absorb(text, session["slots"], ctx):
-        return None  # not an answer to the form: the citizen changed the subject
+        if intent.reads_as_other(text, session, ctx):
+            return None
+        return _ask_again(session, ctx)
     return step(message, session, ctx, absorbed=True)
+
+
+def _ask_again(session: dict[str, Any], ctx: Context) -> Reply:
+    """The question of the slot asked, again, with the reason."""
+    state = session["slots"]
+    asking = state.get("asking") or "resource"
+    why = ctx.render("booking/not_understood.txt", asking=asking)
+    reply = step(Message(openid="", kind="text", text=""), session, ctx, absorbed=True)
+    return Reply(why.rstrip("\n") + "\n" + reply.text, followups=reply.followups)
 
 
 def absorb(text: str, state: dict[str, Any], ctx: Context) -> bool:
@@ -100,6 +151,11 @@ def absorb(text: str, state: dict[str, Any], ctx: Context) -> bool:
     if picked is not None:
         form[state["asking"]] = picked
         return True
+    if state.get("asking") == "name":  # 周一鸣, 时间: a whole name is a name, not a day or a time
+        name = _valid_name(names.strip_correction(text), ctx)
+        if name:
+            form["name"] = name
+            return True
     fill(text, form, state.get("asking"), ctx)
     if state.get("asking") == "phone" and "phone" not in form and re.search(r"\d{5,}", text):
         return True  # a wrong number: asked again
@@ -168,9 +224,7 @@ def fill(text: str, form: dict[str, Any], asking: str | None, ctx: Context) -> N
         used += [w for w in (resource.name, *resource.aliases) if w in text]
     day = parse_day(text, today)
     if day is not None:
-        if form.get("day") != day.isoformat():
-            form.pop("slot", None)
-        form["day"] = day.isoformat()
+        form["day"] = day.isoformat()  # a time already given stays: step() checks it on the new day
     phone = PHONE.search(text)
     if phone:
         form["phone"] = phone[1]
@@ -190,24 +244,33 @@ def fill(text: str, form: dict[str, Any], asking: str | None, ctx: Context) -> N
                 form["slot"] = slot.key
         else:
             form["period"] = period
-    name = _leftover_name(text, used)
-    if name and (asking == "name" or "name" not in form):
+    name = _leftover_name(text, used, ctx)
+    if name and (asking == "name" or "name" not in form or re.search(r"我叫|姓名|名字", text)):
         form["name"] = name
 
 
-_NOT_NAMES = re.compile(r"预约|预订|预定|今天|明天|后天|上午|下午|晚上|早上|中午|周|星期|礼拜|点|半|号|月|日|"
-                        r"取消|我要|我想|帮我|一个|可以|谢谢|你好|您好|是|的|怎么|什么|吗|呢|哪|啥|谁|多少|几")
+_TIME_WORDS = re.compile(r"预约|预订|预定|今天|明天|后天|上午|下午|晚上|早上|中午|星期|礼拜|\d|[点半号月日]$|^周[一二三四五六日天末]$")
 
 
-def _leftover_name(text: str, used: list[str]) -> str | None:
+def _valid_name(text: str, ctx: Context) -> str | None:
+    """A citizen's name (any surname, single or compound), never a resource, a matter or a question."""
+    name, _ = names.read_name(text)
+    if name is None or find_resource(name, ctx) or ctx.matcher.find_by_name(name) is not None:
+        return None
+    return name
+
+
+def _leftover_name(text: str, used: list[str], ctx: Context) -> str | None:
+    """The name in a one-line booking, among the words that are not the resource, day, time or phone."""
     for word in used:
         text = text.replace(word, " ")
     for token in re.split(r"[\s,，。.;；:：、]+", text):
         token = token.strip()
-        if token.startswith(("姓名", "名字", "我叫")):
-            token = re.sub(r"^(姓名|名字|我叫)[是为]?", "", token)
-        if NAME.match(token) and not _NOT_NAMES.search(token):
-            return token
+        if not token or (_TIME_WORDS.search(token) and not re.match(r"^(我叫|姓名|名字)", token)):
+            continue
+        name = _valid_name(token, ctx)
+        if name:
+            return name
     return None
 
 
@@ -217,6 +280,8 @@ def _pick(text: str, state: dict[str, Any]) -> Any:
     choices = state.get("choices") or []
     if m and state.get("asking") in ("resource", "day", "slot") and 1 <= int(m[1]) <= len(choices):
         return choices[int(m[1]) - 1]
+    if len(choices) == 1 and state.get("asking") in ("resource", "day", "slot") and _YES.match(text):
+        return choices[0]  # the one choice offered, accepted
     return None
 
 

@@ -11,15 +11,30 @@ from handlers.when import parse_day
 from knowledge.matcher import normalize
 
 _HOURS = re.compile(r"几点|上班|下班|开门|关门|营业|办公时间|工作时间|开放时间|上班时间|休息吗|放假|开放吗|办公吗|有人吗|开着")
-_WHERE = re.compile(r"(中心|你们|贵中心|大厅|服务站|办事大厅).{0,3}(在哪|地址|位置|怎么走|怎么去)|^(地址|位置|在哪|在哪里|在哪儿|怎么走)[?？]?$")
+_WHERE = re.compile(r"(中心|你们|贵中心|大厅|服务站|办事大厅).{0,3}(在哪|地址|位置|怎么走|怎么去)|^(地址|位置|在哪|在哪里|在哪儿|怎么走)[?？]?$"
+                    r"|(怎么|咋|如何)(去|走到|到)(你们|中心|贵中心|大厅|办事大厅)")
 _PHONE = re.compile(r"(中心|你们|咨询|投诉|监督|联系).{0,3}(电话|号码|联系方式)|^(电话|联系电话|联系方式)[?？]?$")
+# "can I come and get things done then": a day, a time of day or the lunch break, with 办事/办理
+_WHEN_WORD = r"(今天|明天|后天|大后天|周[一二三四五六日天末]|星期.|礼拜.|\d{1,2}[月号日点]|[一二三四五六七八九十两]+点|上午|下午|中午|晚上|现在|这会儿?|节假日|假期)"
+_BUSINESS = re.compile(r"(能|可以|还能|能不能|可不可以|方便)(去|来|过来|过去|到中心)?办事|办事吗|办事不|"
+                       + _WHEN_WORD + r".{0,10}(能|可以|还能|能不能|可不可以)(去|来|过来|过去)?(办|开门)|"
+                       r"下班(以)?后.{0,6}(办|来|去)|(中午|午休|晚上|夜里|周末|节假日|假期).{0,8}(办|开门|有人)")
 _FESTIVALS = {"元旦": "元旦", "春节": "春节", "过年": "春节", "清明": "清明节", "五一": "劳动节",
               "劳动节": "劳动节", "端午": "端午节", "中秋": "中秋节", "国庆": "国庆节", "十一": "国庆节"}
 
 
+def is_center_question(text: str) -> bool:
+    """Hours on a day or at a time, the address, the phones: the center's to answer, never a matter's."""
+    text = text.strip()
+    return bool(_HOURS.search(text) or _WHERE.search(text) or _PHONE.search(text) or _BUSINESS.search(text))
+
+
+def is_phone_question(text: str) -> bool:
+    return bool(_PHONE.search(text.strip()))
+
+
 def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
-    text = message.text.strip()
-    return bool(_HOURS.search(text) or _WHERE.search(text) or _PHONE.search(text))
+    return is_center_question(message.text)
 
 
 def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:

@@ -64,6 +64,9 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
             reply = with_line(reply, ctx.render("consult/also.txt", matters=choices))
         return reply
     if result.outcome == "ask":
+        if len(result.candidates) == 1:  # never a numbered list of one: answer it, and say so
+            return with_line(notify(result.candidates[0].matter, session, ctx),
+                             ctx.render("consult/if_not.txt", m=result.candidates[0].matter))
         return ask(session, ctx, [c.matter for c in result.candidates], message.text)
     if result.outcome == "refer":
         return referral(message.text, result.unit, ctx)

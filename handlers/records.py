@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 from bot.store import mask_phones
-from handlers import notify
-from handlers.contact import NAME, PHONE
+from handlers import center, intent, names, notify
+from handlers.contact import PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
 from knowledge.schema import RecordType
@@ -26,11 +26,14 @@ RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满�
 _TRIGGERS = [("visit", re.compile(r"记者|媒体|采访|来访参观|考察团")), ("consultation", re.compile(r"^(我要|我想)?留言")),
              ("report", re.compile(r"举报")), ("complaint", re.compile(r"投诉|态度|乱收费|推诿|不作为|刁难|服务差|踢皮球|推来推去")),
              ("suggestion", re.compile(r"建议|意见")), ("help", re.compile(r"求助|帮帮|救救|反映|坏了|没人管|没人修"))]
-_START = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映(问题|情况)?|求助|提(个)?(意见|建议)|留言)$")
-_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|记者|媒体采访")
-_DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
-_MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题)$")
-_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
+_START = intent.RECORD_START
+_LEAD = intent.RECORD_LEAD
+_DELEGATE = intent.DELEGATE
+_MINE = intent.RECORDS_MINE
+_QUERY = intent.RECORD_QUERY
+# what a delegation request says besides its matter ("请你们帮我代办低保申请" -> "低保申请")
+_DELEGATION_WORDS = re.compile(r"我要|我想|想请|请|麻烦|你们|您们|中心|帮我|替我|给我|帮忙|申请|办理|一下|服务|帮办|代办|"
+                               r"帮.{0,2}办|代.{0,2}办|[，,。！!、\s]")
 _ANONYMOUS = re.compile(r"^(匿名|不留名|不想留名|不方便留名|不说)$")
 
 
@@ -329,10 +332,12 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     if ctx.kb.center.records is None:
         return False
     text = message.text.strip()
-    if _MINE.match(text) or _QUERY.match(text):
+    if _MINE.match(text) or _QUERY.match(text) or intent.PROGRESS.search(text) or intent.HOW.search(text):
         return True
     if session.get("flow") == FORM:
         return False  # the form in progress takes this message as its answer
+    if center.is_phone_question(text):
+        return False  # 投诉电话是多少: the center's phones
     if _START.match(text) or _LEAD.search(text):
         return True
     if _rating_of(text) is not None and ctx.store.records.rating_asked(message.openid):
@@ -343,9 +348,7 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
 def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     text = message.text.strip()
     if _MINE.match(text):
-        mine = ctx.store.records.of_user(message.openid)
-        return Reply(ctx.render("records/mine.txt", records=mine[-10:], labels=STATUS_LABEL,
-                                types=ctx.kb.center.records.types))
+        return progress(message, ctx)
     m = _QUERY.match(text)
     if m:
         record = ctx.store.records.get(m[1])
@@ -354,9 +357,13 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL, history=ctx.store.records.history(record["no"]),
                                 kind=ctx.kb.center.records.types[record["type"]], fmt=_date))
     rating = _rating_of(text)
-    no = ctx.store.records.rating_asked(message.openid)
+    no = ctx.store.records.rating_asked(message.openid) if rating is not None else None
     if rating is not None and no:
         return rate(message, session, ctx, no, rating)
+    if intent.PROGRESS.search(text):
+        return progress(message, ctx)
+    if intent.HOW.search(text):
+        return how(text, ctx)
     if _DELEGATE.search(text):
         return start(session, ctx, "delegation", text, message)
     return start(session, ctx, classify(text), "" if _START.match(text) else text, message)
@@ -367,9 +374,9 @@ def start(session: dict[str, Any], ctx: Context, kind: str, content: str, messag
     session["flow"] = FORM
     form: dict[str, Any] = {"type": kind}
     if kind == "delegation":
-        result = ctx.matcher.match(content) if content else None
-        if result is not None and result.outcome == "answer":
-            form["matter"] = result.best.id
+        matter = delegated_matter(content, ctx) if content else None
+        if matter is not None:
+            form["matter"] = matter.id
         mode = "代办" if "代办" in content else "帮办" if "帮办" in content else None
         if mode:
             form["mode"] = mode
@@ -377,8 +384,55 @@ def start(session: dict[str, Any], ctx: Context, kind: str, content: str, messag
         form["content"] = content
     if message is not None:
         _absorb_contact(message.text, form)
-    session["slots"] = {"form": form, "asking": None}
+    session["slots"] = {"form": form, "asking": None, "intro": True}
     return _next(message, session, ctx)
+
+
+def delegated_matter(text: str, ctx: Context):
+    """The matter a delegation request names, if any (the delegation service itself is none)."""
+    rest = _DELEGATION_WORDS.sub("", text)
+    if len(rest) < 2:
+        return None
+    result = ctx.matcher.match(rest)
+    if result.outcome not in ("answer", "ask") or not result.candidates:
+        return None
+    best = result.candidates[0].matter
+    if _DELEGATE.search(best.name) or (result.outcome == "ask" and len(result.candidates) > 1
+                                       and ctx.matcher.find_by_name(rest) is None and len(rest) > 8):
+        return None
+    return best
+
+
+def progress(message: Message, ctx: Context) -> Reply:
+    """我的办件 / 我投诉的事处理得怎么样了 / 办理进度怎么查: the citizen's own records, never a matter."""
+    mine = ctx.store.records.of_user(message.openid)
+    if len(mine) == 1:
+        record = mine[0]
+        return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL,
+                                history=ctx.store.records.history(record["no"]),
+                                kind=ctx.kb.center.records.types[record["type"]], fmt=_date))
+    return Reply(ctx.render("records/mine.txt", records=mine[-10:], labels=STATUS_LABEL,
+                            types=ctx.kb.center.records.types, center=ctx.kb.center))
+
+
+def how(text: str, ctx: Context) -> Reply:
+    """怎么投诉 / 帮办代办怎么申请 / 代办收费吗: what the service is and what it needs, then how to start."""
+    cfg = ctx.kb.center.records
+    kind_id = "delegation" if _DELEGATE.search(text) else classify(text)
+    if "留言" in text:
+        kind_id = "consultation"
+    kind = cfg.types.get(kind_id) or cfg.types["help"]
+    return Reply(ctx.render("records/how.txt", type=kind_id, kind=kind, center=ctx.kb.center,
+                            due=_date(_ts(due_at(ctx, kind.due_days)))))
+
+
+def reminder(session: dict[str, Any], ctx: Context) -> str:
+    """The line that brings a parked record form back: what is being registered and what it waits for."""
+    state = session.get("slots") or {}
+    form = state.get("form") or {}
+    kind = ctx.kb.center.records.types.get(form.get("type", ""))
+    return ctx.render("records/reminder.txt", label=kind.label if kind else "", asking=state.get("asking"),
+                      type=form.get("type"))
 
 
 def _absorb_contact(text: str, form: dict[str, Any]) -> None:
@@ -388,37 +442,66 @@ def _absorb_contact(text: str, form: dict[str, Any]) -> None:
 
 
 def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
+    """Take the value asked for, validated; None when the message reads as something else (the
+    dispatcher answers it and keeps the form); the question again, with the reason, otherwise."""
     if not message.has_text:
         return None
     state = session["slots"]
     form, asking, text = state["form"], state.get("asking"), message.text.strip()
     if asking == "content":
+        if intent.reads_as_other(text, session, ctx, matters=False):
+            return None
         form["content"] = text
     elif asking == "matter":
-        result = ctx.matcher.match(text)
-        if result.outcome in ("answer", "ask") and result.candidates:
-            form["matter"] = result.candidates[0].matter.id
-        else:
-            form["matter"] = ""
+        if intent.reads_as_other(text, session, ctx, matters=False):
+            return None
+        matter = delegated_matter(text, ctx)
+        form["matter"] = matter.id if matter else ""
+        if matter is None:
             form["matter_text"] = text[:100]
+        mode = "代办" if "代办" in text else "帮办" if "帮办" in text else None
+        if mode and "mode" not in form:
+            form["mode"] = mode
     elif asking == "mode":
-        mode = "代办" if re.search(r"代办|2", text) else "帮办" if re.search(r"帮办|1", text) else None
+        mode = "代办" if re.search(r"代办|^2$|^二$", text) else "帮办" if re.search(r"帮办|^1$|^一$", text) else None
         if mode is None:
-            return _ask(session, ctx, "mode")
+            if intent.reads_as_other(text, session, ctx):
+                return None
+            return _ask(session, ctx, "mode", retry=True)
         form["mode"] = mode
     elif asking == "name":
-        if _ANONYMOUS.match(text) and form["type"] in ("report", "complaint", "suggestion", "help"):
+        rest = names.strip_correction(text)
+        phone = PHONE.search(rest)
+        if phone:
+            rest = (rest[:phone.start()] + " " + rest[phone.end():]).strip(" ，,。；;、")
+            rest = re.sub(r"(电话|手机|手机号|联系电话)[是为:：]?$", "", rest).strip(" ，,。")
+        if _ANONYMOUS.match(rest) and form["type"] in ("report", "complaint", "suggestion", "help"):
             form["name"] = "匿名"
-        elif NAME.match(text):
-            form["name"] = text
         else:
-            return _ask(session, ctx, "name", retry=True)
+            name, why = names.read_name(rest)
+            if name and ctx.matcher.find_by_name(name) is None and not intent.names_resource(name, ctx):
+                form["name"] = name
+            elif intent.reads_as_other(text, session, ctx):
+                return None
+            else:
+                return _ask(session, ctx, "name", retry=True, why=why or "这是事项或场地的名称")
+        if phone:
+            form["phone"] = phone[1]
     elif asking == "phone":
         phone = PHONE.search(text)
+        said_name = re.search(r"(我叫|名字|姓名|我是)[是为:：]?\s*([\u4e00-\u9fa5·]{2,12})", text)
+        if said_name:  # 不对，我叫周建华 (and perhaps the phone with it)
+            name, _ = names.read_name(said_name[2])
+            if name:
+                form["name"] = name
         if phone:
             form["phone"] = phone[1]
         elif form.get("name") == "匿名" and _ANONYMOUS.match(text):
             form["phone"] = ""
+        elif said_name:
+            return _ask(session, ctx, "phone", corrected=True)
+        elif intent.reads_as_other(text, session, ctx):
+            return None
         else:
             return _ask(session, ctx, "phone", retry=True)
     return _next(message, session, ctx)
@@ -448,11 +531,22 @@ def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Rep
                             due=_date(record["due"]), center=ctx.kb.center))
 
 
-def _ask(session: dict[str, Any], ctx: Context, slot: str, retry: bool = False) -> Reply:
-    session["slots"]["asking"] = slot
-    form = session["slots"]["form"]
-    return Reply(ctx.render(f"records/ask_{slot}.txt", kind=ctx.kb.center.records.types[form["type"]],
-                            type=form["type"], retry=retry, form=form))
+def _ask(session: dict[str, Any], ctx: Context, slot: str, retry: bool = False, why: str = "",
+         corrected: bool = False) -> Reply:
+    """Ask for a slot; the first question of a form is preceded by what is being registered and what
+    the citizen will get (a number, who answers, by when)."""
+    state = session["slots"]
+    state["asking"] = slot
+    form = state["form"]
+    kind = ctx.kb.center.records.types[form["type"]]
+    text = ctx.render(f"records/ask_{slot}.txt", kind=kind, type=form["type"], retry=retry, form=form, why=why,
+                      corrected=corrected)
+    if state.pop("intro", False):
+        intro = ctx.render("records/intro.txt", kind=kind, type=form["type"], form=form,
+                           matter=ctx.kb.matters.get(form.get("matter", "")),
+                           due=_date(_ts(due_at(ctx, kind.due_days))))
+        text = intro.rstrip("\n") + "\n" + text
+    return Reply(text)
 
 
 def _rating_of(text: str) -> int | None:
