@@ -27,7 +27,8 @@ PROGRESS = re.compile(r"进度|办到哪|到哪一步|到什么程度|处理得?
                       r"有回复了?吗|有答复了?吗|回复我了吗|办好了?吗|办好了没|办完了?吗|办得怎么样|怎么样了")
 # starting a record, and the citizen's own records
 RECORD_START = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映(问题|情况)?|求助|提(个)?(意见|建议)|留言)$")
-RECORD_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|记者|媒体采访")
+RECORD_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|^(我)?(有|提)(个|一个|条|一条|点)(小)?(建议|意见)|"
+                         r"记者|媒体采访")
 DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 RECORDS_MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题|我的投诉|我的代办|我的求助)$")
 RECORD_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)

@@ -332,7 +332,8 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     if ctx.kb.center.records is None:
         return False
     text = message.text.strip()
-    if _MINE.match(text) or _QUERY.match(text) or intent.PROGRESS.search(text) or intent.HOW.search(text):
+    if (_MINE.match(text) or _QUERY.match(text) or intent.PROGRESS.search(text) or intent.HOW.search(text)
+            or intent.WITHDRAW.search(text)):
         return True
     if session.get("flow") == FORM:
         return False  # the form in progress takes this message as its answer
@@ -360,8 +361,8 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     no = ctx.store.records.rating_asked(message.openid) if rating is not None else None
     if rating is not None and no:
         return rate(message, session, ctx, no, rating)
-    if intent.PROGRESS.search(text):
-        return progress(message, ctx)
+    if intent.PROGRESS.search(text) or intent.RECORD_NO.search(text):
+        return progress(message, ctx)  # a case named by its number is never a new case
     if intent.HOW.search(text):
         return how(text, ctx)
     if _DELEGATE.search(text):
@@ -406,6 +407,9 @@ def delegated_matter(text: str, ctx: Context):
 def progress(message: Message, ctx: Context) -> Reply:
     """我的办件 / 我投诉的事处理得怎么样了 / 办理进度怎么查: the citizen's own records, never a matter."""
     mine = ctx.store.records.of_user(message.openid)
+    named = intent.RECORD_NO.search(message.text)
+    if named:
+        mine = [r for r in mine if r["no"] == named[0].upper()] or mine
     if len(mine) == 1:
         record = mine[0]
         return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL,

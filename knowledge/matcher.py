@@ -369,9 +369,11 @@ class Matcher:
     def directions_in(self, text: str) -> dict[int, set[str]]:
         """The ways a text names, per direction family: {family: {way, ...}}."""
         found: dict[int, set[str]] = {}
-        for word, (family, way) in self.direction_words.items():
+        # longest words first, each consuming what it matched: "转到本镇" is 转入 although "转到" is 转出
+        for word, (family, way) in sorted(self.direction_words.items(), key=lambda kv: -len(kv[0])):
             if word in text:
                 found.setdefault(family, set()).add(way)
+                text = text.replace(word, "|")
         return found
 
     def rewrite(self, query: str) -> str:
