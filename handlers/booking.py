@@ -157,9 +157,7 @@ def absorb(text: str, state: dict[str, Any], ctx: Context) -> bool:
             form["name"] = name
             return True
     fill(text, form, state.get("asking"), ctx)
-    if state.get("asking") == "phone" and "phone" not in form and re.search(r"\d{5,}", text):
-        return True  # a wrong number: asked again
-    return form != before
+    return form != before  # a wrong number changes nothing: asked again with the reason
 
 
 def step(message: Message, session: dict[str, Any], ctx: Context, absorbed: bool = False) -> Reply:

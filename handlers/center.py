@@ -7,7 +7,7 @@ from typing import Any
 
 from handlers.context import Context
 from handlers.message import Message, Reply
-from handlers.when import parse_day
+from handlers.when import parse_day, parse_time
 from knowledge.matcher import normalize
 
 _HOURS = re.compile(r"几点|上班|下班|开门|关门|营业|办公时间|工作时间|开放时间|上班时间|休息吗|放假|开放吗|办公吗|有人吗|开着")
@@ -18,7 +18,7 @@ _PHONE = re.compile(r"(中心|你们|咨询|投诉|监督|联系).{0,3}(电话|�
 _WHEN_WORD = r"(今天|明天|后天|大后天|周[一二三四五六日天末]|星期.|礼拜.|\d{1,2}[月号日点]|[一二三四五六七八九十两]+点|上午|下午|中午|晚上|现在|这会儿?|节假日|假期)"
 _BUSINESS = re.compile(r"(能|可以|还能|能不能|可不可以|方便)(去|来|过来|过去|到中心)?办事|办事吗|办事不|"
                        + _WHEN_WORD + r".{0,10}(能|可以|还能|能不能|可不可以)(去|来|过来|过去)?(办|开门)|"
-                       r"下班(以)?后.{0,6}(办|来|去)|(中午|午休|晚上|夜里|周末|节假日|假期).{0,8}(办|开门|有人)")
+                       r"下班(以)?后.{0,6}(办|来|去)|(中午|午休|晚上|夜里|周末|节假日|假期).{0,8}(办|开门|有人)|延时")
 _FESTIVALS = {"元旦": "元旦", "春节": "春节", "过年": "春节", "清明": "清明节", "五一": "劳动节",
               "劳动节": "劳动节", "端午": "端午节", "中秋": "中秋节", "国庆": "国庆节", "十一": "国庆节"}
 
@@ -49,6 +49,11 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         return Reply(ctx.render("center/festival.txt", festival=festival,
                                 days=festival_days(ctx, festival, today), **today_context(ctx)))
     day = parse_day(text, today)
+    at = parse_time(message.text)
+    if at is not None and (day is None or ctx.calendar.is_workday(day)):  # 中午12点能办事吗, 下午5点还能去吗
+        moment = dt.datetime.combine(day or today, at, ctx.clock.now().tzinfo)
+        return Reply(ctx.render("center/at_time.txt", at=at, day=day, open=ctx.calendar.is_open_at(moment),
+                                after=ctx.calendar.next_opening(moment), **today_context(ctx)))
     if day is None:
         return Reply(ctx.render("center/hours.txt", **today_context(ctx)))
     is_open = ctx.calendar.is_workday(day)

@@ -45,6 +45,7 @@ def on_event(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         if action is None:
             return Reply(ctx.render("common/unknown_click.txt") + "\n\n" + help_text(ctx))
         session.pop("flow", None)
+        session.pop("paused", None)
         return action(message, session, ctx)
     # view, location reports, template delivery reports ...: nothing to say
     return Reply("")

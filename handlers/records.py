@@ -412,9 +412,10 @@ def progress(message: Message, ctx: Context) -> Reply:
         mine = [r for r in mine if r["no"] == named[0].upper()] or mine
     if len(mine) == 1:
         record = mine[0]
-        return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL,
-                                history=ctx.store.records.history(record["no"]),
-                                kind=ctx.kb.center.records.types[record["type"]], fmt=_date))
+        detail = ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL,
+                            history=ctx.store.records.history(record["no"]),
+                            kind=ctx.kb.center.records.types[record["type"]], fmt=_date)
+        return Reply(detail.rstrip("\n") + "\n" + ctx.render("records/progress_how.txt"))
     return Reply(ctx.render("records/mine.txt", records=mine[-10:], labels=STATUS_LABEL,
                             types=ctx.kb.center.records.types, center=ctx.kb.center))
 
