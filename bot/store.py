@@ -41,7 +41,8 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
-from bot.clock import Clock
+from handlers.clock import Clock
+from handlers.privacy import mask_phones
 
 PREFIX = "centerbot"
 SESSION_TTL = 30 * 60
@@ -56,14 +57,6 @@ OUTBOX_MAX_ATTEMPTS = 6
 JOB_LEASE = 120  # seconds a worker owns a scheduled job before another may run it again
 JOB_MAX_ATTEMPTS = 5  # takes of a job (crashes or errors included) before it is set aside
 SENT_HISTORY = 2000
-
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-
-
-def mask_phones(text: str) -> str:
-    """Hide the middle four digits of mainland mobile numbers: 138****8000."""
-    return _PHONE.sub(lambda m: f"{m[1]}****{m[3]}", text)
-
 
 def _session(raw: str | None) -> dict[str, Any]:
     if not raw:
