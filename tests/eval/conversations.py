@@ -62,7 +62,7 @@ def list_of_one(text: str) -> bool:
 
 class Player:
     def __init__(self, redis_url: str):
-        from bot.clock import FixedClock
+        from handlers.clock import FixedClock
         from bot.store import Store, connect
         from handlers.context import Context
         from knowledge.loader import load
