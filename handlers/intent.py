@@ -59,8 +59,8 @@ def reads_as_other(text: str, session: dict[str, Any], ctx: Context, *, matters:
     text = text.strip()
     if GREETING.match(text) or is_command(text) or PROGRESS.search(text) or HOW.search(text):
         return True
-    if center.is_center_question(text):
-        return True
+    if center.is_center_question(text) and (matters or QUESTION.search(text)):
+        return True  # a complaint about staff "上班时间玩手机" is content, "中心在哪" a question
     if names_resource(text, ctx) and (BOOKING_WORDS.search(text) or QUESTION.search(text)):
         return True
     if RECORD_START.match(text) or RECORD_LEAD.search(text):

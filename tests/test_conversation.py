@@ -241,3 +241,12 @@ def test_my_records_with_one_record_is_not_a_numbered_list(chat, store):
 def test_a_greeting_is_greeted_not_answered_with_a_matter(chat):
     reply = chat.send("在吗")
     assert "您好" in reply and not is_notice(reply)
+
+
+def test_a_complaint_that_mentions_working_hours_is_its_content_not_an_hours_question(chat, store):
+    chat.send("我要投诉")
+    assert "姓名" in chat.send("3号窗口的人上班时间玩手机，叫了半天不理人")
+    chat.send("钱多多")
+    chat.send(PHONE)
+    [record] = records_of(store)
+    assert "玩手机" in record["content"] and record["name"] == "钱多多"
