@@ -358,7 +358,7 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL, history=ctx.store.records.history(record["no"]),
                                 kind=ctx.kb.center.records.types[record["type"]], fmt=_date))
     rating = _rating_of(text)
-    no = ctx.store.records.rating_asked(message.openid) if rating is not None else None
+    no = ctx.store.records.rating_asked(message.openid)  # also: a record needs the store, said up front when down
     if rating is not None and no:
         return rate(message, session, ctx, no, rating)
     if intent.PROGRESS.search(text) or intent.RECORD_NO.search(text):
