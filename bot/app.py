@@ -11,6 +11,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
+from bot.calendar_store import CalendarStore
 from bot.clock import Clock
 from bot.config import Settings
 from bot.embedded_redis import ensure_server
@@ -37,8 +38,9 @@ def build_context(settings: Settings, clock: Clock | None = None, store: Store |
     """Load the knowledge base (refusing an invalid one) and open the store."""
     clock = clock or Clock()
     kb = load(settings.knowledge_dir)
-    return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url,
-                         cache_dir=settings.data_dir / "cache", notice_template=settings.notice_template)
+    store = store or open_store(settings, clock)
+    return Context.build(kb, store, clock, settings.public_url, cache_dir=settings.data_dir / "cache",
+                         notice_template=settings.notice_template, calendar_source=CalendarStore(store))
 
 
 def secret_key(settings: Settings) -> str:

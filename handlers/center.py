@@ -74,8 +74,8 @@ def festival_days(ctx: Context, festival: str, today: dt.date) -> list[dt.date]:
         info = ctx.calendar.day(day)
         if festival in (info.holiday or "").split("、"):
             days.append(day)
-        elif days and not info.workday:
-            days.append(day)  # the weekend days of the same break
+        elif days and not info.workday and not info.known:
+            days.append(day)  # by law alone: the weekend days of the same break (a notice names its days)
         elif days:
             break
         day += dt.timedelta(days=1)

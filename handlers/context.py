@@ -7,7 +7,7 @@ from pathlib import Path
 from bot.clock import Clock
 from bot.render import Renderer
 from bot.store import Store
-from bot.workdays import WorkCalendar
+from bot.workdays import ArrangementSource, WorkCalendar
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
@@ -25,8 +25,11 @@ class Context:
 
     @classmethod
     def build(cls, kb: KnowledgeBase, store: Store, clock: Clock, public_url: str,
-              cache_dir: Path | None = None, notice_template: str | None = None) -> "Context":
-        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center), clock=clock,
+              cache_dir: Path | None = None, notice_template: str | None = None,
+              calendar_source: ArrangementSource | None = None) -> "Context":
+        """`calendar_source`: where the imported holiday notices live (bot.calendar_store.CalendarStore)."""
+        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center, calendar_source),
+                   clock=clock,
                    store=store, render=Renderer(), public_url=public_url.rstrip("/"), notice_template=notice_template)
 
     def notice_url(self, matter_id: str) -> str:
