@@ -205,3 +205,60 @@ def test_no_reminder_before_november_or_once_the_year_is_imported(ctx, store, cl
     at(clock, 2026, 11, 20, 10, 0)
     assert watch_calendar(ctx) == []
     assert contents(store, "o_leader") == []
+
+
+# -- the console, without a browser (tests/test_console_browser.py drives it in Chromium) ---------------
+@pytest.fixture()
+def people(store):
+    store.add_staff("王芳", "o_wang", "window")
+    store.add_staff("张书记", "o_leader", "leader")
+    for name in ("王芳", "张书记"):
+        store.set_password(name, "secret-123")
+
+
+def _signed_in(client, name):
+    from tests.test_console import sign_in
+
+    sign_in(client, name)
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/staff/").get_data(as_text=True))[1]
+
+
+def test_the_console_previews_then_saves_and_asks_before_replacing(client, people, store):
+    csrf = _signed_in(client, "张书记")
+    text = NOTICE_2027.read_text(encoding="utf-8")
+    shown = client.post("/staff/calendar/preview", data={"csrf": csrf, "text": text}).get_data(as_text=True)
+    assert "2027-02-12" in shown and "确认保存2027年安排" in shown and CalendarStore(store).years() == []
+    assert client.post("/staff/calendar/save", data={"csrf": csrf, "text": text}).status_code == 302
+    assert CalendarStore(store).year(2027)["by"] == "张书记"
+    again = client.post("/staff/calendar/save", data={"csrf": csrf, "text": text})
+    assert again.status_code == 409 and "替换原有安排" in again.get_data(as_text=True)
+    assert CalendarStore(store).version() == 1
+    assert client.post("/staff/calendar/save", data={"csrf": csrf, "text": text, "replace": "yes"}).status_code == 302
+    assert CalendarStore(store).version() == 2
+
+
+def test_the_console_names_the_line_of_a_malformed_notice_and_saves_nothing(client, people, store):
+    csrf = _signed_in(client, "张书记")
+    bad = NOTICE_2027.read_text(encoding="utf-8").replace("五、端午节", "五、端五节")
+    res = client.post("/staff/calendar/save", data={"csrf": csrf, "text": bad})
+    assert res.status_code == 400 and "第17行" in res.get_data(as_text=True) and CalendarStore(store).years() == []
+    assert client.post("/staff/calendar/preview", data={"csrf": csrf, "text": "x" * 30000}).status_code in (400, 413)
+
+
+def test_the_calendar_page_is_for_leaders_and_checks_csrf(client, people, store):
+    csrf = _signed_in(client, "王芳")
+    assert client.get("/staff/calendar").status_code == 403
+    text = NOTICE_2027.read_text(encoding="utf-8")
+    assert client.post("/staff/calendar/save", data={"csrf": csrf, "text": text}).status_code == 403
+    client.post("/staff/logout", data={"csrf": csrf})
+    csrf = _signed_in(client, "张书记")
+    assert client.post("/staff/calendar/save", data={"text": text}).status_code == 400  # no CSRF token
+    assert CalendarStore(store).years() == []
+
+
+def test_the_today_page_warns_of_a_year_not_imported(client, people, clock):
+    at(clock, 2026, 12, 3, 10, 0)
+    _signed_in(client, "张书记")
+    assert "2027年的放假调休安排尚未导入" in client.get("/staff/").get_data(as_text=True)
+    at(clock, 2026, 6, 1, 10, 0)
+    assert "尚未导入" not in client.get("/staff/").get_data(as_text=True)
