@@ -2,6 +2,7 @@
 with retry and backoff."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -53,13 +54,20 @@ def watch_calendar(ctx) -> list[int]:
     from bot.calendar_store import CalendarStore, missing_years
 
     missing = missing_years(ctx)
+    cals = CalendarStore(ctx.store)
+    if missing and cals.once("law-days"):
+        # the first run since statutory days are known for unlisted years: before, such a year counted
+        # Monday-Friday, so bookings may stand on 元旦 or 春节 and due dates count them; move them once
+        changed = law_days_once_counted_as_working(ctx)
+        if changed:
+            ctx.store.schedule({"kind": "calendar_changed", "version": "law", "changed": changed},
+                               ctx.clock.timestamp())
     for year in missing:
         log.warning("calendar: the next 90 days reach %s, whose holiday arrangement is not imported: statutory "
                     "holidays only (centerbot calendar import NOTICE.txt, or the console's 节假日 page)", year)
     today = ctx.clock.today()
     coming = today.year + 1
     if today.month in (11, 12) and not ctx.calendar.known(coming):
-        cals = CalendarStore(ctx.store)
         if not cals.done(f"remind:{coming}"):
             text = ctx.render("staff/calendar_reminder.txt", year=coming, center=ctx.kb.center)
             names = set(ctx.kb.center.records.leaders if ctx.kb.center.records else [])
@@ -71,6 +79,21 @@ def watch_calendar(ctx) -> list[int]:
                                       dedup=f"calendar:remind:{coming}:{member['openid']}")
             cals.once(f"remind:{coming}")
     return missing
+
+
+def law_days_once_counted_as_working(ctx, days: int = 400) -> list[str]:
+    """The statutory days off of years without an official arrangement that fall on the center's
+    weekdays, from today on: the days an earlier release counted as working days."""
+    today = ctx.clock.today()
+    out = []
+    for n in range(days):
+        day = today + dt.timedelta(days=n)
+        if ctx.calendar.known(day.year):
+            continue
+        before = day.isoweekday() in ctx.kb.center.hours.weekdays
+        if before != ctx.calendar.is_workday(day):
+            out.append(day.isoformat())
+    return out
 
 
 def run_jobs(ctx, lease: float = JOB_LEASE) -> int:

@@ -262,3 +262,22 @@ def test_the_today_page_warns_of_a_year_not_imported(client, people, clock):
     assert "2027年的放假调休安排尚未导入" in client.get("/staff/").get_data(as_text=True)
     at(clock, 2026, 6, 1, 10, 0)
     assert "尚未导入" not in client.get("/staff/").get_data(as_text=True)
+
+
+def test_bookings_an_earlier_release_took_on_new_years_day_are_cancelled_once(chat, store, clock, ctx, staff):
+    at(clock, 2026, 12, 28, 10, 0)
+    code = "J27010101"
+    booking = {"resource": "gym", "day": "20270101", "date": "2027-01-01", "slot": "0900", "start": "09:00",
+               "end": "10:00", "starts": dt.datetime(2027, 1, 1, 9, 0, tzinfo=clock.now().tzinfo).timestamp(),
+               "openid": "o_early", "name": "张三", "phone": "13800138000", "status": "confirmed",
+               "created": clock.timestamp()}  # as the release before this one confirmed it
+    result = store.bookings.book("gym", "J", "20270101", "0900", "o_early", booking, 10, 1, "early")
+    code = result.code
+    chat.send("你好", user="o_early")  # inside WeChat's 48-hour window
+    watch_calendar(ctx)
+    assert run_jobs(ctx) >= 1
+    assert store.bookings.get(code, {"J": "gym"})["status"] == "cancelled"
+    assert "元旦" in contents(store, "o_early")[-1]
+    jobs_before = store.jobs()
+    watch_calendar(ctx)  # once only
+    assert store.jobs() == jobs_before
