@@ -284,10 +284,15 @@ def _calendar_warnings(base, day=None) -> list[str]:
     source, note = None, ""
     try:
         from bot.calendar_store import CalendarStore
+        from bot.embedded_redis import SOCKET, _alive
 
-        store = _store(_settings())
-        store.ping()
-        source = CalendarStore(store)
+        settings = _settings()
+        if settings.redis_url or _alive(settings.data_dir / SOCKET):  # never start a store just to check
+            store = _store(settings)
+            store.ping()
+            source = CalendarStore(store)
+        else:
+            note = "（机器人未运行，未核对已导入的通知）"
     except Exception as exc:  # the check of the files needs no store; say what was not looked at
         note = f"（未能读取已导入的通知：{type(exc).__name__}）"
     missing = WorkCalendar(base.center, source).unknown_years(day or Clock().today(), 90)

@@ -100,6 +100,7 @@ class WorkCalendar:
         self._imported = _lists(self._raw)
         self._version: int | None = None
         self._next_check = 0.0
+        self._failing = False
         self._lock = threading.Lock()
         # a day's answer changes only with an import, and chinese-calendar's lookup is the dearest part
         # of listing bookable days: keep the answers (a few years of days), forgotten on a change
@@ -124,9 +125,12 @@ class WorkCalendar:
                 self._imported = _lists(raw)
                 self._raw = raw
             except Exception as exc:  # Redis briefly away: answer from what we had
-                log.warning("calendar: imported notices not readable (%s); using the last ones read",
-                            type(exc).__name__)
+                if not self._failing:
+                    log.warning("calendar: imported notices not readable (%s); using the last ones read",
+                                type(exc).__name__)
+                self._failing = True
                 return False
+            self._failing = False
             self._version = version
             self._days.cache_clear()
             return True
