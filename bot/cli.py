@@ -28,7 +28,7 @@ def _settings() -> Settings:
 
 def _store(settings: Settings):
     from bot.app import open_store
-    from bot.clock import Clock
+    from handlers.clock import Clock
 
     return open_store(settings, Clock())
 
@@ -278,12 +278,12 @@ def kb_check(directory: str | None, on: str | None) -> None:
 
 def _calendar_warnings(base, day=None) -> list[str]:
     """Years the next 90 days reach without an official arrangement (packages, center.yaml, imported)."""
-    from bot.clock import Clock
-    from bot.workdays import WorkCalendar
+    from handlers.clock import Clock
+    from knowledge.calendar import WorkCalendar
 
     source, note = None, ""
     try:
-        from bot.calendar_store import CalendarStore
+        from bot.store.calendar import CalendarStore
         from bot.embedded_redis import SOCKET, _alive
 
         settings = _settings()
@@ -318,7 +318,7 @@ def kb_referrals(since: str, until: str | None) -> None:
     """The referral and refusal ledger (否定报备): questions sent to another unit or declined."""
     import datetime as dt
 
-    from bot.clock import CST
+    from handlers.clock import CST
 
     def day_start(text: str) -> float:
         try:
@@ -365,7 +365,7 @@ def calendar_import(file, yes: bool, by: str) -> None:
     standard input), show the days it gives, and on confirmation store them as that year's calendar.
     The running web workers and the worker take it up within seconds; bookings and due dates follow."""
     from bot.app import build_context
-    from bot.calendar_store import preview, save
+    from bot.calendar_import import preview, save
     from knowledge.holiday_notice import NoticeError
 
     ctx = build_context(_settings())
@@ -387,7 +387,8 @@ def calendar_import(file, yes: bool, by: str) -> None:
 def calendar_show(days: int) -> None:
     """The years imported, and any year the next DAYS reach with no official arrangement."""
     from bot.app import build_context
-    from bot.calendar_store import CalendarStore, missing_years
+    from bot.calendar_import import missing_years
+    from bot.store.calendar import CalendarStore
 
     ctx = build_context(_settings())
     for year in CalendarStore(ctx.store).years():
@@ -464,7 +465,7 @@ def staff_away(name: str, until: str | None) -> None:
     """Mark a staff member away (their B holder takes their records) until a day, or back."""
     import datetime as dt
 
-    from bot.clock import CST
+    from handlers.clock import CST
 
     store = _store(_settings())
     if store.staff(name) is None:
@@ -501,8 +502,8 @@ def bookings(day: str | None) -> None:
     """A day's bookings per resource (names and phones masked)."""
     import datetime as dt
 
-    from bot.clock import Clock
-    from bot.store import mask_phones
+    from handlers.clock import Clock
+    from handlers.privacy import mask_phones
 
     settings = _settings()
     try:

@@ -11,10 +11,11 @@ from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
-from bot.calendar_store import CalendarStore, missing_years, preview, save
-from bot.store import mask_phones
+from bot.calendar_import import missing_years, preview, save
+from bot.store.calendar import CalendarStore
 from knowledge.holiday_notice import NoticeError
 from handlers import booking, records
+from handlers.privacy import mask_phones
 from handlers.slots import Rules
 
 bp = Blueprint("console", __name__, url_prefix="/staff")

@@ -51,7 +51,8 @@ def watch_calendar(ctx) -> list[int]:
     """Warn in the log when the next 90 days reach a year with no official holiday arrangement; in
     November and December remind the leaders, once per year across all workers, to import next year's
     notice. Returns the years missing."""
-    from bot.calendar_store import CalendarStore, missing_years
+    from bot.calendar_import import missing_years
+    from bot.store.calendar import CalendarStore
 
     missing = missing_years(ctx)
     cals = CalendarStore(ctx.store)

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.calendar_store import CalendarStore, preview, save
+from bot.calendar_import import preview, save
+from bot.store.calendar import CalendarStore
 from bot.cli import main
-from bot.workdays import WorkCalendar
+from knowledge.calendar import WorkCalendar
 from bot.worker import run_jobs, watch_calendar
 
 NOTICES = Path(__file__).resolve().parent / "data" / "notices"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bot.workdays import WorkCalendar
+from knowledge.calendar import WorkCalendar
 from knowledge.holiday_law import statutory_days
 
 NUMBER = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4})")

@@ -58,7 +58,7 @@ class DayInfo:
 
 
 class ArrangementSource(Protocol):
-    """Where imported notices live (bot.calendar_store.CalendarStore): a version that changes with every
+    """Where imported notices live (bot.store.calendar.CalendarStore): a version that changes with every
     import, and the arrangements: year -> {"holidays": {iso date: name}, "workdays": {iso date: name}}."""
 
     def version(self) -> int: ...
