@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.embedded_redis import ensure_server
 from bot.store import Store, connect
 from handlers.context import Context
-from knowledge.loader import load
+from bot import kb_live
 
 MAX_BODY = 64 * 1024
 
@@ -34,11 +34,15 @@ def open_store(settings: Settings, clock: Clock) -> Store:
 
 
 def build_context(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Context:
-    """Load the knowledge base (refusing an invalid one) and open the store."""
+    """Open the store and load the knowledge base, the YAML with the center-made matters laid over it
+    (refusing an invalid one); its passages are embedded by one process and shared with the others."""
     clock = clock or Clock()
-    kb = load(settings.knowledge_dir)
-    return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url,
-                         cache_dir=settings.data_dir / "cache", notice_template=settings.notice_template)
+    store = store or open_store(settings, clock)
+    kstore, shared = kb_live.stores(settings, store.r)
+    version, kb = kb_live.load_current(settings, kstore)
+    kb.version = version
+    return Context.build(kb, store, clock, settings.public_url, cache_dir=settings.data_dir / "cache",
+                         notice_template=settings.notice_template, shared=shared)
 
 
 def secret_key(settings: Settings) -> str:
@@ -69,11 +73,17 @@ class ConsoleSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, context: Context | None = None,
+               live: bool | None = None) -> Flask:
+    """`live`: follow changes of the knowledge base (default: when the app loads its own context)."""
     settings = settings or Settings.from_env()
+    if not logging.getLogger().handlers:  # under gunicorn: the progress of a first embedding is shown
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
     app.extensions["centerbot"] = context or build_context(settings)
+    if live if live is not None else context is None:
+        app.extensions["centerbot.live"] = kb_live.LiveBase(settings, app.extensions).start()
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
 
     from bot import console, pages, webhook

@@ -150,8 +150,8 @@ class OutboxSender:
                         "(see `centerbot outbox list`)")
         while not stop.is_set():
             try:
-                if ctx is not None:
-                    run_jobs(ctx, lease=self.lease)
+                if ctx is not None:  # the context, or a function giving the one in use (live reload)
+                    run_jobs(ctx() if callable(ctx) else ctx, lease=self.lease)
                 busy = self.run_once()
             except Exception:  # a Redis outage must not kill the worker; it resumes when Redis returns
                 log.exception("outbox round failed")

@@ -136,7 +136,7 @@ def fallback(question: str, ctx: Context) -> Reply:
 
 
 def popular_matters(ctx: Context) -> list[Matter]:
-    found = [ctx.kb.matters[i] for i in ctx.kb.center.popular]
+    found = [ctx.kb.matters[i] for i in ctx.kb.center.popular if i in ctx.kb.matters]
     return found or list(ctx.kb.matters.values())[:5]
 
 

@@ -1,6 +1,7 @@
 """What a handler may use besides the message and session: knowledge, calendar, clock, store, renderer."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,15 @@ class Context:
 
     @classmethod
     def build(cls, kb: KnowledgeBase, store: Store, clock: Clock, public_url: str,
-              cache_dir: Path | None = None, notice_template: str | None = None) -> "Context":
-        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center), clock=clock,
+              cache_dir: Path | None = None, notice_template: str | None = None, shared=None,
+              progress=None) -> "Context":
+        matcher = Matcher(kb, cache_dir=cache_dir, shared=shared, progress=progress)
+        return cls(kb=kb, matcher=matcher, calendar=WorkCalendar(kb.center), clock=clock,
                    store=store, render=Renderer(), public_url=public_url.rstrip("/"), notice_template=notice_template)
+
+    def with_base(self, kb: KnowledgeBase, matcher: Matcher) -> "Context":
+        """The same context over another knowledge base (a live reload)."""
+        return dataclasses.replace(self, kb=kb, matcher=matcher, calendar=WorkCalendar(kb.center))
 
     def notice_url(self, matter_id: str) -> str:
         return f"{self.public_url}/notice/{matter_id}"

@@ -261,8 +261,11 @@ class MatchResult:
 class Matcher:
     """Scores every matter and referral unit against a question; built once per knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase, semantic: bool | None = None, cache_dir: Path | None = None):
-        """`semantic`: use the embedding channel (None: when the semantic extra is installed)."""
+    def __init__(self, kb: KnowledgeBase, semantic: bool | None = None, cache_dir: Path | None = None,
+                 shared=None, progress=None):
+        """`semantic`: use the embedding channel (None: when the semantic extra is installed);
+        `shared`: the vectors every process shares (one embeds a new base, the others wait), and
+        `progress` the callback told how the embedding goes (see knowledge.semantic)."""
         self.kb = kb
         lex = kb.lexicon
         self.matters = list(kb.matters.values())
@@ -313,7 +316,7 @@ class Matcher:
             self._term_starts = np.array(starts)
             self._owner_count, self._report_count = len(owners), len(lex.report_examples)
             self.semantic = semantic_channel.SemanticIndex(docs + list(lex.report_examples) + term_passages,
-                                                           cache_dir)
+                                                           cache_dir, shared=shared, progress=progress)
 
     def _expand(self, texts) -> list[str]:
         """The normalized terms of an owner, each also in the words citizens use for it: a term holding
