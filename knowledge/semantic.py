@@ -97,7 +97,6 @@ def log_progress(done: int, total: int, elapsed: float) -> None:
         return
     left = elapsed / done * (total - done)
     log.info("embedded %d/%d passages in %.0f s; about %.0f s left", done, total, elapsed, left)
-    print(f"embedding the knowledge base: {done}/{total} passages, about {left:.0f} s left", flush=True)
 
 
 def _from_shared(shared: Shared, missing: list[str]) -> list[str]:
