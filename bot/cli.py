@@ -319,7 +319,7 @@ def kb_import(file: str, check: bool, replace: bool, window: str | None) -> None
     settings = _settings()
     kstore, _shared = _kstore(settings)
     try:
-        _version, base = kb_live.load_current(settings, kstore)
+        _version, base = kb_live.load_current(settings, kstore, allow_empty=True)
     except KnowledgeError as exc:
         raise click.ClickException("the current knowledge base is invalid:\n  " + "\n  ".join(exc.problems)) from None
     if window and base.center.window(window) is None:

@@ -25,10 +25,10 @@ def stores(settings: Settings, client) -> tuple[KnowledgeStore, SharedVectors]:
     return KnowledgeStore(client, settings.redis_prefix), SharedVectors(client, settings.redis_prefix)
 
 
-def load_current(settings: Settings, kstore: KnowledgeStore) -> tuple[int, KnowledgeBase]:
+def load_current(settings: Settings, kstore: KnowledgeStore, allow_empty: bool = False) -> tuple[int, KnowledgeBase]:
     """The base's version and the base itself (YAML + overlay); raises KnowledgeError."""
     version, overlay = kstore.overlay()
-    return version, load(settings.knowledge_dir, overlay)
+    return version, load(settings.knowledge_dir, overlay, allow_empty=allow_empty)
 
 
 def validator(settings: Settings) -> Callable[[dict[str, Any]], None]:

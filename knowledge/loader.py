@@ -85,12 +85,13 @@ def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
 OVERLAY = "center-made matters"  # how problems name the overlay (imports and console edits)
 
 
-def load(root: Path | str, overlay: dict[str, Any] | None = None) -> KnowledgeBase:
+def load(root: Path | str, overlay: dict[str, Any] | None = None, allow_empty: bool = False) -> KnowledgeBase:
     """Load center.yaml, menu.yaml and matters/*.yaml under `root`, or raise KnowledgeError.
 
     `overlay` is the center-made part of the base (imported or edited in the console): matter id ->
     the matter's fields, replacing or adding to the YAML's matters, or None to retire the YAML's matter.
-    It is validated with the same schema, and its problems name the matter."""
+    It is validated with the same schema, and its problems name the matter. `allow_empty`: a base
+    with no matter yet is valid (a new center reading its first 事项清单)."""
     root = Path(root)
     problems: list[str] = []
 
@@ -106,9 +107,9 @@ def load(root: Path | str, overlay: dict[str, Any] | None = None) -> KnowledgeBa
 
     matters: dict[str, Matter] = {}
     where_defined: dict[str, str] = {}
-    files = sorted((root / "matters").glob("*.yaml"))
-    if not files:
-        problems.append("matters/: no *.yaml files")
+    files = sorted((root / "matters").glob("*.yaml")) if (root / "matters").is_dir() else []
+    if not files and not allow_empty and not any(v is not None for v in (overlay or {}).values()):
+        problems.append("matters/: no *.yaml files (and no imported matters)")
     for path in files:
         name = str(path.relative_to(root))
         parsed = _validate(MatterFile, _read_yaml(path, root, problems), name, problems)
