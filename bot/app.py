@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         app.extensions["centerbot.live"] = kb_live.LiveBase(settings, app.extensions).start()
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
 
-    from bot import console, pages, webhook
+    from bot import console, console_kb, pages, webhook
 
     app.secret_key = secret_key(settings)
     app.session_interface = ConsoleSessions(webhook.PATH)
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.register_blueprint(webhook.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console_kb.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
