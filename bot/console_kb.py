@@ -5,6 +5,7 @@ base first, refused when the matter changed since it was opened) and reaches eve
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, request, url_for
@@ -136,12 +137,14 @@ def index():
 def edit(matter_id: str):
     c = ctx()
     is_new = not matter_id
+    kstore = _kstore()
+    rev, raw = (0, "") if is_new else kstore.entry(matter_id)
     current = None if is_new else c.kb.matters.get(matter_id)
+    if raw:  # saved by the center: the newest version, even before this process reloads
+        current = None if raw == "null" else Matter.model_validate(json.loads(raw))
     if not is_new and current is None:
         abort(404)
-    kstore = _kstore()
     if request.method == "GET":
-        rev = 0 if is_new else kstore.revisions([matter_id])[matter_id]
         data = current.model_dump(mode="json") if current else {
             "id": "", "name": "", "window": c.kb.center.windows[0].id, "type": "承诺件", "materials": [],
             "time_limit": {"promised_days": None}, "fee": {"free": True}, "unknown": []}

@@ -88,6 +88,15 @@ class KnowledgeStore:
             return {}
         return {i: int(v or 0) for i, v in zip(ids, self.r.hmget(self.key("kb", "rev"), ids))}
 
+    def entry(self, mid: str) -> tuple[int, str]:
+        """One matter's revision and raw overlay value ("" when the overlay does not hold it), read
+        together: an editor sees the newest saved version even before its process has reloaded."""
+        with self.r.pipeline(transaction=True) as p:
+            p.hget(self.key("kb", "rev"), mid)
+            p.hget(self.key("kb", "overlay"), mid)
+            rev, raw = p.execute()
+        return int(rev or 0), raw or ""
+
     def changes(self, limit: int = 50) -> list[Change]:
         numbers = self.r.lrange(self.key("kb", "log"), 0, limit - 1)
         if not numbers:

@@ -255,7 +255,8 @@ def wait_for(predicate, timeout: float = 180.0):
 
 
 def test_an_import_reaches_the_running_app_without_a_restart_and_a_bad_base_never_replaces_it(tmp_path, cli_env,
-                                                                                               redis_client):
+                                                                                               redis_client, monkeypatch):
+    monkeypatch.setenv("CENTERBOT_SEMANTIC", "off")  # what is tested is the reload, not the embeddings
     settings = Settings.from_env(cli_env)
     app = create_app(settings)  # builds its own context and follows the base's version
     chat = Chat(app.test_client(), WeChatPeer(TOKEN))
@@ -275,6 +276,7 @@ def test_an_import_reaches_the_running_app_without_a_restart_and_a_bad_base_neve
 
 
 @needs_gd
+@pytest.mark.timeout(1800)  # a cold start embeds the sample and the 284 guides on a busy 2-core machine
 def test_the_real_guides_import_with_warnings_only_and_each_answers_with_its_own_materials(store, clock):
     kb = load(SAMPLE)
     reading = importer.read(GD, kb.center)
