@@ -12,7 +12,9 @@ import requests
 from bot import create_app
 from bot.config import Settings
 from tests.conftest import TOKEN, live
-from tests.test_console_browser import WebhookChat, browser, page, sign_in  # noqa: F401 (fixtures)
+from tests.test_console_browser import WebhookChat, browser, page, sign_in
+
+__all__ = ["browser", "page"]  # the browser fixtures of the console's browser tests, used here too
 
 PASSWORDS = {"张书记": "leader-pass-1234", "王芳": "wang-pass-1234"}
 
@@ -81,7 +83,7 @@ def test_a_leader_edits_a_matter_with_its_preview_and_the_citizen_gets_the_chang
     assert "党员本人身份证（测试）" in chat.send("交党费", user="o_c3")
 
 
-def test_a_second_editor_working_from_an_old_copy_is_told_and_nothing_is_lost(browser, kbase):  # noqa: F811
+def test_a_second_editor_working_from_an_old_copy_is_told_and_nothing_is_lost(browser, kbase):
     pages = []
     for _ in range(2):
         context = browser.new_context(locale="zh-CN")
