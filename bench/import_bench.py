@@ -12,14 +12,23 @@ from pathlib import Path
 
 import openpyxl
 
-from bench.matcher_bench import GUANGAN, SAMPLE, guangan_names, questions_for, synthetic_names
+from bench.matcher_bench import GUANGAN, SAMPLE, questions_for, synthetic_names
 from knowledge import importer, semantic
 from knowledge.loader import load
 from knowledge.matcher import Matcher
 
-GD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gd-guides.xlsx"
+GD = next((p for p in (GUANGAN.parent / "gd-guides.xlsx", Path("/work/shared/data/gd-guides.xlsx")) if p.exists()),
+          GUANGAN.parent / "gd-guides.xlsx")
 COUNT = 2000
 GOAL = 60.0
+
+
+def _names() -> list[tuple[str, str]]:
+    import json
+
+    path = GUANGAN if GUANGAN.exists() else GD.parent / GUANGAN.name
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return list(dict.fromkeys((r["name"], r["department"]) for r in rows))
 
 
 def workbook(path: Path, count: int = COUNT) -> Path:
@@ -29,7 +38,7 @@ def workbook(path: Path, count: int = COUNT) -> Path:
     rows = [list(r) for r in src.iter_rows(values_only=True)]
     header, guides = rows[0], rows[1:]
     names = {g[0] for g in guides}
-    extra = [n for n, _ in synthetic_names(guangan_names(), count * 2) if n not in names]
+    extra = [n for n, _ in synthetic_names(_names(), count * 2) if n not in names]
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "事项清单"

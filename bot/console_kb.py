@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, request, url_for
@@ -235,3 +236,62 @@ def revert(n: int):
         return redirect(url_for("console_kb.history"))
     flash(f"已撤销第{n}次修改（记为第{change.n}次修改），几秒内生效。")
     return redirect(url_for("console_kb.history"))
+
+
+# -- what citizens asked -------------------------------------------------------------------------------
+@bp.get("/asked")
+@leader_only
+def asked():
+    from bot.asked_store import MARKS
+
+    which = request.args.get("mark", "")
+    marks = {which} if which in MARKS else ({"none", "runner_up", "unsure", "unanswered"} if which == "queue" else None)
+    rows = ctx().store.asked.recent(200, marks)
+    c = ctx()
+    tz = c.clock.now().tzinfo
+    names = {m.id: m.name for m in c.kb.matters.values()}
+    for r in rows:
+        r.setdefault("chosen", "")
+        r["answer"] = names.get(r["matter"], r["matter"]) if r["matter"] else \
+            ("、".join(names.get(i, i) for i in r["choices"][:3]) or "—")
+    return render("kb_asked.html", rows=rows, marks=MARKS, which=which, names=names,
+                  matters=sorted(c.kb.matters.values(), key=lambda m: m.name),
+                  when=lambda ts: dt.datetime.fromtimestamp(float(ts), tz).strftime("%m-%d %H:%M"))
+
+
+@bp.post("/asked/<entry_id>/file")
+@leader_only
+def file_question(entry_id: str):
+    """File a citizen's question under a matter as one of its ways of asking (a keyword)."""
+    c = ctx()
+    entry = c.store.asked.get(entry_id)
+    given = request.form.get("matter", "").strip()[:200]
+    if entry is None:
+        abort(404)
+    matter_id = given if given in c.kb.matters else next((m.id for m in c.kb.matters.values() if m.name == given), "")
+    kstore = _kstore()
+    rev, raw = kstore.entry(matter_id)
+    current = c.kb.matters.get(matter_id)
+    if raw and raw != "null":
+        current = Matter.model_validate(json.loads(raw))
+    if current is None:
+        flash("请选择一个事项。")
+        return redirect(url_for("console_kb.asked"))
+    # the clauses that held a name or a number say nothing of the matter: they are left out
+    words = "，".join(c.strip() for c in re.split(r"[，,。；;！!？?]", entry["question"]) if c.strip() and "[" not in c)
+    if not words:
+        flash("这个问题去掉个人信息后没有内容，未归入。")
+        return redirect(url_for("console_kb.asked"))
+    data = current.model_dump(mode="json")
+    if words not in data["keywords"]:
+        data["keywords"].append(words)
+    settings = current_app.config["SETTINGS"]
+    try:
+        change = kstore.commit({matter_id: data}, g.staff["name"], f"问法“{words}”归入“{current.name}”",
+                               validate=kb_live.validator(settings), expect={matter_id: rev})
+    except (Conflict, KnowledgeError) as exc:
+        flash(f"未能归入：{exc}")
+        return redirect(url_for("console_kb.asked"))
+    c.store.asked.filed(entry_id, matter_id)
+    flash(f"已将“{words}”归入“{current.name}”（第{change.n}次修改），几秒内生效。")
+    return redirect(url_for("console_kb.asked", mark=request.args.get("mark", "")))

@@ -443,6 +443,13 @@ class Store:
     def records(self) -> "RecordStore":
         return RecordStore(self)
 
+    @property
+    def asked(self):
+        """What citizens asked (bot/asked_store.py)."""
+        from bot.asked_store import AskedLog
+
+        return AskedLog(self)
+
     def bind_code(self, name: str, code: str, ttl: int = 24 * 3600) -> None:
         """A one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""
         self.r.set(self.key("staff", "bind", code), name, ex=ttl)
