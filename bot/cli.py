@@ -341,18 +341,16 @@ def kb_import(file: str, check: bool, replace: bool, window: str | None) -> None
     if check:
         click.echo("--check: nothing was written")
         return
+    # a retired matter is a tombstone in the overlay (it hides a YAML matter of that id too); revert
+    # brings it back
     writes = {mid: (m.model_dump(mode="json") if m is not None else None) for mid, m in plan.writes.items()}
-    # a retired matter the center itself made leaves the overlay; a YAML matter gets a tombstone
-    removes = [m.id for m in plan.retired if m.id in base.center_made and m.id not in base.retired]
-    for mid in removes:
-        writes.pop(mid, None)
-    if not writes and not removes:
+    if not writes:
         click.echo("nothing to change")
         return
     try:
         change = kstore.commit(writes, _who(), f"import {Path(file).name}: {len(plan.added)} new, "
                                f"{len(plan.updated)} changed, {len(plan.retired)} retired",
-                               validate=kb_live.validator(settings), removes=removes)
+                               validate=kb_live.validator(settings))
     except KnowledgeError as exc:
         for problem in exc.problems[:40]:
             click.echo(problem, err=True)

@@ -188,24 +188,14 @@ def retire(matter_id: str):
         abort(404)
     kstore = _kstore()
     settings = current_app.config["SETTINGS"]
-    from_yaml = matter_id not in c.kb.center_made or matter_id in _yaml_ids()
-    try:
-        change = kstore.commit({matter_id: None} if from_yaml else {}, g.staff["name"], f"停用事项“{matter.name}”",
-                               validate=kb_live.validator(settings), removes=[] if from_yaml else [matter_id])
+    try:  # a tombstone: it hides a YAML matter of that id too, and a revert brings the matter back
+        change = kstore.commit({matter_id: None}, g.staff["name"], f"停用事项“{matter.name}”",
+                               validate=kb_live.validator(settings))
     except KnowledgeError as exc:
         flash("停用失败：" + "；".join(exc.problems[:3]))
         return redirect(url_for("console_kb.edit", matter_id=matter_id))
     flash(f"已停用“{matter.name}”（第{change.n}次修改），可在修改记录中撤销。")
     return redirect(url_for("console_kb.index"))
-
-
-def _yaml_ids() -> set[str]:
-    from knowledge.loader import load
-
-    try:
-        return set(load(current_app.config["SETTINGS"].knowledge_dir, allow_empty=True).matters)
-    except KnowledgeError:
-        return set()
 
 
 @bp.get("/history")
@@ -295,3 +285,129 @@ def file_question(entry_id: str):
     c.store.asked.filed(entry_id, matter_id)
     flash(f"已将“{words}”归入“{current.name}”（第{change.n}次修改），几秒内生效。")
     return redirect(url_for("console_kb.asked", mark=request.args.get("mark", "")))
+
+
+# -- the staff roster ----------------------------------------------------------------------------------
+ROLES = {"window": "窗口", "delegate": "代办员", "leader": "领导", "admin": "管理员"}
+
+
+def _holders() -> dict[str, tuple[str, str]]:
+    """Record type label -> (A holder, B holder) from center.yaml."""
+    records = ctx().kb.center.records
+    if records is None:
+        return {}
+    return {t.label: (t.a or "", t.b or "") for t in records.types.values()}
+
+
+def uncovered(away: dict[str, float], at: float) -> list[str]:
+    """The record types whose A holder and every B holder are away at `at` (nobody takes them)."""
+    out = []
+    for label, (a, b) in _holders().items():
+        people = [p for p in (a, b) if p]
+        if people and all(away.get(p, 0) > at for p in people):
+            out.append(label)
+    return out
+
+
+@bp.get("/staff")
+@leader_only
+def roster():
+    c = ctx()
+    members = c.store.staff_list()
+    now = c.clock.timestamp()
+    away = {m["name"]: c.store.away_until(m["name"]) for m in members}
+    tz = c.clock.now().tzinfo
+    holds: dict[str, list[str]] = {}
+    for label, (a, b) in _holders().items():
+        if a:
+            holds.setdefault(a, []).append(f"{label}A岗")
+        if b:
+            holds.setdefault(b, []).append(f"{label}B岗")
+    return render("kb_staff.html", members=members, roles=ROLES, holds=holds, now=now,
+                  away={k: v for k, v in away.items() if v > now}, uncovered=uncovered(away, now),
+                  day=lambda ts: dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d"))
+
+
+def _name() -> str:
+    return request.form.get("name", "").strip()[:20]
+
+
+@bp.post("/staff/add")
+@leader_only
+def staff_add():
+    c = ctx()
+    name, openid, role = _name(), request.form.get("openid", "").strip()[:64], request.form.get("role", "window")
+    backup = request.form.get("backup", "").strip()[:20]
+    if not name or not openid or role not in ROLES:
+        flash("请填写姓名、微信openid和角色。")
+    elif backup and c.store.staff(backup) is None:
+        flash(f"没有名为“{backup}”的工作人员，不能作为替岗人。")
+    else:
+        c.store.add_staff(name, openid, role=role, backup=backup)
+        password = request.form.get("password", "")
+        if password:
+            if len(password) < 10:
+                flash("密码至少10位，未设置。")
+            else:
+                c.store.set_password(name, password[:200])
+        flash(f"已保存工作人员“{name}”。")
+    return redirect(url_for("console_kb.roster"))
+
+
+@bp.post("/staff/remove")
+@leader_only
+def staff_remove():
+    c = ctx()
+    name = _name()
+    held = [label for label, pair in _holders().items() if name in pair]
+    if held:
+        flash(f"“{name}”是{'、'.join(held)}的A/B岗，请先在配置中换人后再删除。")
+    elif name == g.staff["name"]:
+        flash("不能删除自己。")
+    elif c.store.remove_staff(name):
+        flash(f"已删除工作人员“{name}”。")
+    return redirect(url_for("console_kb.roster"))
+
+
+@bp.post("/staff/password")
+@leader_only
+def staff_password():
+    c = ctx()
+    name, password = _name(), request.form.get("password", "")
+    if c.store.staff(name) is None:
+        abort(404)
+    if len(password) < 10:
+        flash("密码至少10位，未修改。")
+    else:
+        c.store.set_password(name, password[:200])
+        flash(f"已为“{name}”设置新密码。")
+    return redirect(url_for("console_kb.roster"))
+
+
+@bp.post("/staff/away")
+@leader_only
+def staff_away():
+    """Away until the end of a day (请假、出差), or back now; warns when a record type is left uncovered."""
+    c = ctx()
+    name, until = _name(), request.form.get("until", "").strip()
+    if c.store.staff(name) is None:
+        abort(404)
+    if not until:
+        c.store.set_away(name, None)
+        flash(f"“{name}”已回岗。")
+        return redirect(url_for("console_kb.roster"))
+    try:
+        day = dt.date.fromisoformat(until)
+    except ValueError:
+        flash("日期格式应为 2026-12-31。")
+        return redirect(url_for("console_kb.roster"))
+    tz = c.clock.now().tzinfo
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tz).timestamp()
+    c.store.set_away(name, end)
+    flash(f"“{name}”外出至{day.isoformat()}。")
+    members = c.store.staff_list()
+    away = {m["name"]: c.store.away_until(m["name"]) for m in members}
+    left = uncovered(away, c.clock.timestamp())
+    if left:
+        flash(f"注意：{'、'.join(left)}的A岗和B岗都不在岗，这类记录将无人接收，请安排其他人员。")
+    return redirect(url_for("console_kb.roster"))

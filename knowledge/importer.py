@@ -574,10 +574,13 @@ def merge(reading: Reading, current: dict[str, Matter], center: Center, replace:
             base = {"id": d.get("id") or new_id(d.get("code", ""), d["name"]), "window": window,
                     "department": center.name, "category": "其他", "type": "承诺件"}
             unknown = list(row.unknown)
-        if derived_type and "type" not in d and (existing is None or existing.type in ("即办件", "承诺件")):
-            d["type"] = derived_type
-        elif "time_limit" in d and existing is None and "type" not in d:
-            d["type"] = "即办件" if d["time_limit"].get("promised_days") == 0 else "承诺件"
+        promised = d.get("time_limit", {}).get("promised_days")
+        if "type" not in d and "time_limit" in d and (existing is None or existing.type in ("即办件", "承诺件")):
+            # without a 办件类型 column the time limit says it: on the spot is 即办件, else 承诺件
+            if derived_type or promised == 0:
+                d["type"] = "即办件"
+            elif existing is None or (existing.type == "即办件" and promised is not None):
+                d["type"] = "承诺件"
         if "time_limit" in d and existing is not None and "legal_days" not in d["time_limit"]:
             d["time_limit"]["legal_days"] = existing.time_limit.legal_days
         base.update(d)
