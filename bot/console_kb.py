@@ -323,7 +323,7 @@ def roster():
             holds.setdefault(a, []).append(f"{label}A岗")
         if b:
             holds.setdefault(b, []).append(f"{label}B岗")
-    return render("kb_staff.html", members=members, roles=ROLES, holds=holds, now=now,
+    return render("kb_staff.html", members=members, holds=holds, now=now,
                   away={k: v for k, v in away.items() if v > now}, uncovered=uncovered(away, now),
                   day=lambda ts: dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d"))
 

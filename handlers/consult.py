@@ -73,7 +73,8 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         if result.runners_up:  # answer the likeliest, and let the citizen switch with one number
             choices = [result.best, *result.runners_up]
             session["flow"] = PICK
-            session["slots"] = {"choices": [m.id for m in choices], "question": message.text[:200], "asked": entry}
+            session["slots"] = {"choices": [m.id for m in choices], "question": message.text[:200], "asked": entry,
+                                "answered": True}
             reply = with_line(reply, ctx.render("consult/also.txt", matters=choices))
         return reply
     if result.outcome == "ask":
@@ -137,8 +138,10 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
     if number:
         index = int(number[1])
         if 1 <= index <= len(choices):
-            if slots.get("asked") and index > 1:
-                _keep(ctx.store.asked.mark, slots["asked"], "runner_up", choices[index - 1].id)
+            if slots.get("asked") and (index > 1 or not slots.get("answered")):
+                # under an answer, another number is a runner-up chosen; in a list, the pick is noted
+                _keep(ctx.store.asked.mark, slots["asked"], "runner_up" if slots.get("answered") else "unsure",
+                      choices[index - 1].id)
             return notify(choices[index - 1], session, ctx)
         return Reply(ctx.render("consult/bad_number.txt", count=len(choices), matters=choices))
     named = ctx.matcher.find_by_name(text)
