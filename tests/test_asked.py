@@ -1,9 +1,16 @@
 """What citizens asked: consultation questions kept scrubbed with how they went, and filed from the console."""
 from __future__ import annotations
 
+import pytest
+
 import re
 
 from bot.asked_store import scrub, worth_keeping
+
+
+# The first test of a run to build a context embeds the sample's passages from a cold cache (minutes on a
+# busy 2-core machine); this module comes early in the suite, so it may be that test.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_names_phones_and_id_numbers_are_scrubbed_and_greetings_and_bare_names_dropped():

@@ -1,9 +1,16 @@
 """The staff roster in the console: add, roles, passwords, removal, away periods and the AB岗 warning."""
 from __future__ import annotations
 
+import pytest
+
 import re
 
 from tests.test_asked import signed_in
+
+
+# The first test of a run to build a context embeds the sample's passages from a cold cache (minutes on a
+# busy 2-core machine); this module comes early in the suite, so it may be that test.
+pytestmark = pytest.mark.timeout(900)
 
 
 def csrf_of(client, path="/staff/kb/staff") -> str:
