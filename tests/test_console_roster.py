@@ -1,9 +1,9 @@
 """The staff roster in the console: add, roles, passwords, removal, away periods and the AB岗 warning."""
 from __future__ import annotations
 
-import pytest
-
 import re
+
+import pytest
 
 from tests.test_asked import signed_in
 
