@@ -1,9 +1,9 @@
 """What citizens asked: consultation questions kept scrubbed with how they went, and filed from the console."""
 from __future__ import annotations
 
-import pytest
-
 import re
+
+import pytest
 
 from bot.asked_store import scrub, worth_keeping
 
