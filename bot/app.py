@@ -5,20 +5,22 @@ import logging
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import redis
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
-from bot.clock import Clock
 from bot.config import Settings
 from bot.embedded_redis import ensure_server
 from bot.store import Store, connect
+from handlers.clock import Clock
 from handlers.context import Context
 from bot import kb_live
 
 MAX_BODY = 64 * 1024
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # the console's and the public pages' HTML
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,10 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
-    app.extensions["centerbot"] = context or build_context(settings)
-    if live if live is not None else context is None:
+    own = context is None
+    app.extensions["centerbot"] = context = context or build_context(settings)
+    context.render.add_templates(TEMPLATES)
+    if live if live is not None else own:
         app.extensions["centerbot.live"] = kb_live.LiveBase(settings, app.extensions).start()
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
 

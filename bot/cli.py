@@ -28,7 +28,7 @@ def _settings() -> Settings:
 
 def _store(settings: Settings):
     from bot.app import open_store
-    from bot.clock import Clock
+    from handlers.clock import Clock
 
     return open_store(settings, Clock())
 
@@ -413,7 +413,7 @@ def kb_history(limit: int) -> None:
 def kb_revert(number: int) -> None:
     """Undo one change (as a new change), if its matters did not change again since."""
     from bot import kb_live
-    from bot.kb_store import Conflict
+    from bot.store.knowledge import Conflict
 
     settings = _settings()
     kstore, _shared = _kstore(settings)
@@ -446,7 +446,7 @@ def kb_referrals(since: str, until: str | None) -> None:
     """The referral and refusal ledger (否定报备): questions sent to another unit or declined."""
     import datetime as dt
 
-    from bot.clock import CST
+    from handlers.clock import CST
 
     def day_start(text: str) -> float:
         try:
@@ -531,7 +531,7 @@ def staff_away(name: str, until: str | None) -> None:
     """Mark a staff member away (their B holder takes their records) until a day, or back."""
     import datetime as dt
 
-    from bot.clock import CST
+    from handlers.clock import CST
 
     store = _store(_settings())
     if store.staff(name) is None:
@@ -568,8 +568,8 @@ def bookings(day: str | None) -> None:
     """A day's bookings per resource (names and phones masked)."""
     import datetime as dt
 
-    from bot.clock import Clock
-    from bot.store import mask_phones
+    from handlers.clock import Clock
+    from handlers.privacy import mask_phones
 
     settings = _settings()
     try:

@@ -1,6 +1,6 @@
 """The keeper's desk in the console (/staff/kb/, leaders and admins): edit, add and retire matters with
 the notification preview and WeChat's 2048-byte check before saving, the change history with who and
-when, and the revert of one change. Every change goes through bot.kb_store (validated with the whole
+when, and the revert of one change. Every change goes through bot.store.knowledge (validated with the whole
 base first, refused when the matter changed since it was opened) and reaches every process live."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from bot import kb_live
 from bot.console import ctx, guard, leader_only, render
-from bot.kb_store import Conflict
-from bot.render import WECHAT_TEXT_LIMIT, utf8_len
+from bot.store.knowledge import Conflict
+from handlers.render import WECHAT_TEXT_LIMIT, utf8_len
 from handlers.consult import notification
 from knowledge.importer import new_id
 from knowledge.loader import KnowledgeError
@@ -232,7 +232,7 @@ def revert(n: int):
 @bp.get("/asked")
 @leader_only
 def asked():
-    from bot.asked_store import MARKS
+    from bot.store.asked import MARKS
 
     which = request.args.get("mark", "")
     marks = {which} if which in MARKS else ({"none", "runner_up", "unsure", "unanswered"} if which == "queue" else None)

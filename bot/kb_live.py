@@ -1,5 +1,5 @@
 """The knowledge base a process answers from: the YAML directory with the center-made matters of
-Redis laid over it (bot.kb_store), validated with the same schema, rebuilt when its version moves.
+Redis laid over it (bot.store.knowledge), validated with the same schema, rebuilt when its version moves.
 
 A change is validated before it is stored (`validator`), and each process validates again when it
 reloads: a base that fails never replaces the one in use; its errors are logged and the old base
@@ -12,7 +12,7 @@ import logging
 from typing import Any, Callable
 
 from bot.config import Settings
-from bot.kb_store import KnowledgeStore, SharedVectors
+from bot.store.knowledge import KnowledgeStore, SharedVectors
 from bot.live import Watch
 from handlers.context import Context
 from knowledge.loader import KnowledgeBase, KnowledgeError, load

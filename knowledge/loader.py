@@ -31,7 +31,7 @@ class KnowledgeBase:
     categories: list[str] = field(default_factory=list)
     center_made: set[str] = field(default_factory=set)  # ids of matters that come from the overlay
     retired: dict[str, Matter] = field(default_factory=dict)  # matters of the YAML the overlay retires
-    version: int = 0  # the version of the center-made part it was built from (bot.kb_store)
+    version: int = 0  # the version of the center-made part it was built from (bot.store.knowledge)
 
     def __post_init__(self) -> None:
         if not self.categories:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bot.asked_store import scrub, worth_keeping
+from bot.store.asked import scrub, worth_keeping
 
 
 # The first test of a run to build a context embeds the sample's passages from a cold cache (minutes on a

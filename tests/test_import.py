@@ -14,7 +14,7 @@ from bot import create_app
 from bot.cli import main
 from bot.config import Settings
 from bot.kb_live import load_current, stores, validator
-from bot.kb_store import Conflict
+from bot.store.knowledge import Conflict
 from handlers.consult import notification
 from handlers.context import Context
 from knowledge import importer
