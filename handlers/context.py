@@ -5,13 +5,14 @@ persistence interface): handlers declare what they need; bot/store implements it
 Context. A new storage operation for a handler is named here first."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from handlers.clock import Clock
 from handlers.render import Renderer
-from knowledge.calendar import WorkCalendar
+from knowledge.calendar import ArrangementSource, WorkCalendar
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
@@ -27,6 +28,7 @@ class BookingStorage(Protocol):
                    **fields: Any) -> tuple[bool, dict | str]: ...
     def of_user(self, openid: str, since: float) -> list[dict]: ...
     def seats_taken(self, resource: str, day: str, slots: list[str]) -> dict[str, int]: ...
+    def of_day(self, day: str) -> list[dict]: ...  # every booking of a day (a calendar change)
     def record_no_show(self, openid: str, code: str, at: float) -> None: ...
     def no_shows(self, openid: str, since: float) -> int: ...
 
@@ -47,9 +49,17 @@ class RecordStorage(Protocol):
     def marked(self, no: str, what: str) -> bool: ...
     def of_staff(self, name: str) -> list[dict[str, Any]]: ...
     def of_user(self, openid: str) -> list[dict[str, Any]]: ...
+    def open_numbers(self) -> list[str]: ...  # open records by due time (a calendar change)
     def ask_rating(self, openid: str, no: str) -> None: ...
     def rating_asked(self, openid: str) -> str | None: ...
     def rating_done(self, openid: str) -> None: ...
+
+
+class AskedStorage(Protocol):
+    """What citizens asked: each consultation question and how it went, for the keepers' queue."""
+
+    def log(self, question: str, outcome: str, matter: str = "", choices: list[str] = ()) -> str | None: ...
+    def mark(self, entry_id: str, mark: str, matter: str = "") -> None: ...
 
 
 class Storage(Protocol):
@@ -59,6 +69,8 @@ class Storage(Protocol):
     def bookings(self) -> BookingStorage: ...
     @property
     def records(self) -> RecordStorage: ...
+    @property
+    def asked(self) -> AskedStorage: ...
 
     # citizens
     def profile(self, openid: str) -> dict[str, str]: ...
@@ -91,9 +103,16 @@ class Context:
 
     @classmethod
     def build(cls, kb: KnowledgeBase, store: Storage, clock: Clock, public_url: str,
-              cache_dir: Path | None = None, notice_template: str | None = None) -> "Context":
-        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center), clock=clock,
+              cache_dir: Path | None = None, notice_template: str | None = None,
+              calendar_source: ArrangementSource | None = None, shared=None, progress=None) -> "Context":
+        """`calendar_source`: where the imported holiday notices live (bot.store.calendar.CalendarStore)."""
+        matcher = Matcher(kb, cache_dir=cache_dir, shared=shared, progress=progress)
+        return cls(kb=kb, matcher=matcher, calendar=WorkCalendar(kb.center, calendar_source), clock=clock,
                    store=store, render=Renderer(), public_url=public_url.rstrip("/"), notice_template=notice_template)
+
+    def with_base(self, kb: KnowledgeBase, matcher: Matcher) -> "Context":
+        """The same context over another knowledge base (a live reload)."""
+        return dataclasses.replace(self, kb=kb, matcher=matcher, calendar=WorkCalendar(kb.center, self.calendar.source))
 
     def notice_url(self, matter_id: str) -> str:
         return f"{self.public_url}/notice/{matter_id}"
