@@ -195,7 +195,8 @@ def record_page(no: str):
     return render("record.html", r=record, history=c.store.records.history(record["no"]),
                   kind=c.kb.center.records.types[record["type"]], labels=records.STATUS_LABEL,
                   staff=c.store.staff_list(), fmt=_fmt, phone=_phone_for(record),
-                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN)
+                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN,
+                  approver=records.is_leader(c, g.staff))
 
 
 ACTIONS = {
@@ -205,9 +206,11 @@ ACTIONS = {
     "finish": lambda c, me, no, f: records.finish(c, me, no, f.get("result", "").strip()),
     "terminate": lambda c, me, no, f: records.terminate(c, me, no, f.get("reason", "").strip()),
     "take": lambda c, me, no, f: records.take(c, me, no),
+    "approve-extension": lambda c, me, no, f: records.decide_extension(c, me, no, True),
+    "decline-extension": lambda c, me, no, f: records.decide_extension(c, me, no, False, f.get("note", "").strip()[:200]),
 }
 LABELS = {"reply": "回复已发送给群众", "transfer": "已转办", "extend": "已延期", "finish": "已办结", "terminate": "已终止",
-          "take": "已接单"}
+          "take": "已接单", "approve-extension": "已批准延期，已告知群众延期原因", "decline-extension": "已驳回延期申请"}
 
 
 @bp.post("/records/<no>/<action>")
@@ -223,8 +226,11 @@ def record_action(no: str, action: str):
         flash("延期天数须为数字。")
     else:
         try:
-            ACTIONS[action](ctx(), g.staff, record["no"], form)
-            flash(LABELS[action] + "。")
+            done = ACTIONS[action](ctx(), g.staff, record["no"], form)
+            if action == "extend" and done.get("extension"):
+                flash("延期申请已提交，待中心领导审批。")
+            else:
+                flash(LABELS[action] + "。")
         except records.NotAllowed as why:
             flash(str(why))
     if not may_see(ctx().store.records.get(record["no"])):  # handed to someone else

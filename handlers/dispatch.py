@@ -38,6 +38,7 @@ HANDLERS: list[Handler] = [
     Handler("event", lambda m, s, c: m.kind == "event", common.on_event),
     Handler("media", lambda m, s, c: not m.has_text, common.on_media),
     Handler("global", common.is_global_word, common.on_global_word),
+    Handler("withdraw", records.is_withdrawal, records.on_withdrawal),
     Handler("staff", staff.matches, staff.handle),
     Handler("booking", booking.matches, booking.handle),
     Handler("records", records.matches, records.handle),

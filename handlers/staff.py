@@ -1,4 +1,5 @@
-"""Staff commands on WeChat: 待办, 接单, 回复, 转办, 办结, 终止, 延期, 补正, and 绑定 for a new member."""
+"""Staff commands on WeChat: 待办, 接单, 回复, 转办, 办结, 终止, 延期 (and a leader's 同意延期/不同意延期), 补正,
+and 绑定 for a new member."""
 from __future__ import annotations
 
 import re
@@ -18,8 +19,11 @@ COMMANDS = {
     "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,2}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
     "补正": re.compile(rf"^补正\s*{_NO}\s+(.+)$", re.S),
     "办理": re.compile(rf"^办理\s*{_NO}\s*$"),
+    "同意延期": re.compile(rf"^同意延期\s*{_NO}\s*$"),
+    "不同意延期": re.compile(rf"^(?:不同意|驳回)延期\s*{_NO}\s*(.*)$", re.S),
 }
-_VERB = re.compile(r"^(待办|接单|回复|转办|办结|终止|延期|补正|办理)")
+_VERB = re.compile(r"^(待办|接单|回复|转办|办结|终止|延期|补正|办理|同意延期|不同意延期|驳回延期)")
+ITEM_SEPARATORS = re.compile(r"[、,，;；\s]+")  # 补正 items: spaces and 、 separate items too
 _BIND = re.compile(r"^绑定\s*(\w{4,32})\s*$")
 
 
@@ -46,7 +50,7 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         mine.sort(key=lambda r: float(r["due"]))
         return Reply(ctx.render("staff/todo.txt", records=mine, labels=records.STATUS_LABEL,
                                 types=ctx.kb.center.records.types, fmt=records._date))
-    verb = _VERB.match(text)[1]
+    verb = _VERB.match(text)[1].replace("驳回延期", "不同意延期")
     m = COMMANDS[verb].match(text)
     if not m:
         return Reply(ctx.render("staff/usage.txt", verb=verb))
@@ -66,9 +70,16 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
             record = records.resume(ctx, staff, no)
         elif verb == "延期":
             record = records.extend(ctx, staff, no, int(m[2]), m[3].strip())
+            if record.get("extension"):
+                return Reply(ctx.render("staff/extension_asked.txt", r=record, fmt=records._date))
+        elif verb in ("同意延期", "不同意延期"):
+            record = records.decide_extension(ctx, staff, no, verb == "同意延期", m[2].strip() if m.lastindex > 1 else "")
+            verb = "批准延期" if verb == "同意延期" else "驳回延期"
         else:
-            items = [i for i in re.split(r"[、,，;；\n]+", m[2]) if i.strip()]
-            record = records.correction(ctx, staff, no, [i.strip() for i in items])
+            items = [i.strip() for i in ITEM_SEPARATORS.split(m[2]) if i.strip()]
+            record, reached = records.correction(ctx, staff, no, items)
+            if not reached:
+                return Reply(ctx.render("staff/correction_not_sent.txt", r=record, items=items))
     except records.NotAllowed as why:
         return Reply(str(why))
     return Reply(ctx.render("staff/done.txt", verb=verb, r=record, labels=records.STATUS_LABEL,

@@ -288,7 +288,7 @@ def test_a_reply_is_shown_as_text_not_markup(page, base, staff, complaint):
     assert "<b id=injected>加粗</b>请携带身份证" in page.inner_text("ol#history")
 
 
-def test_the_a_holder_extends_then_finishes_and_the_citizen_is_asked_to_rate(page, base, staff, chat):
+def test_an_extension_a_leader_approves_in_the_console_then_the_a_holder_finishes(page, base, staff, chat):
     no = complain(chat, "o_cit2")
     due = float(staff.records.get(no)["due"])
     sign_in(page, base, "李强")
@@ -296,9 +296,18 @@ def test_the_a_holder_extends_then_finishes_and_the_citizen_is_asked_to_rate(pag
     page.fill('form#extend input[name="days"]', "2")
     page.fill('form#extend input[name="reason"]', "需要调取监控核实")
     submit(page, "form#extend")
-    assert page.locator("div.flash").count() >= 1
+    assert "待中心领导审批" in page.inner_text("div.flash")
+    assert float(staff.records.get(no)["due"]) == due  # not before a leader approves it
+    assert page.locator("form#approve-extension").count() == 0  # the clerk cannot approve it
+    sign_in(page, base, "张书记")
+    page.goto(base + f"/staff/records/{no}")
+    assert "需要调取监控核实" in page.inner_text("section#extension-request")
+    submit(page, "form#approve-extension")
     assert float(staff.records.get(no)["due"]) > due
     assert "需要调取监控核实" in page.inner_text("ol#history")
+    assert "需要调取监控核实" in last_text(staff, "o_cit2")
+    sign_in(page, base, "李强")
+    open_record(page, base, no)
     page.fill('form#finish input[name="result"]', "已调取监控，当事人已道歉")
     submit(page, "form#finish")
     assert page.locator("div.flash").count() >= 1

@@ -1,0 +1,154 @@
+"""The center's own rules end to end (issue 15): the whole delegation life cycle, 回避, records that
+staff register, appointments, written notices, and the smaller rules; through the signed webhook and
+the worker, with staff on WeChat."""
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.worker import run_jobs
+from tests.test_records import last, number_of, staff  # noqa: F401  (the roster fixture)
+
+
+def delegation(chat, user="o_del", text="想请你们帮我代办低保申请"):
+    chat.send(text, user=user)
+    chat.send("王大妈", user=user)
+    return number_of(chat.send("13700001111", user=user))
+
+
+def jobs_of(store, no):
+    return [job for job, _ in store.jobs("due") if job.get("no") == no]
+
+
+# -- the delegation life cycle ------------------------------------------------------------------------
+def test_withdrawing_a_delegation_by_number_terminates_it_and_tells_the_delegate(chat, store, staff):
+    no = delegation(chat)
+    chat.send(f"接单 {no}", user="o_zhao")
+    reply = chat.send(f"撤销代办 {no}", user="o_del")
+    assert "已按您的意愿撤销" in reply and "编号" not in reply  # no new case was started
+    record = store.records.get(no)
+    assert record["status"] == "terminated" and record["reason"] == "申请人撤销"
+    assert "申请人撤销" in last(store, "o_zhao") and no in last(store, "o_zhao")
+    assert len(store.records.of_user("o_del")) == 1
+    assert jobs_of(store, no) == []  # its escalations are cancelled
+
+
+def test_withdrawing_a_delegation_in_plain_words(chat, store, staff):
+    no = delegation(chat)
+    assert "已按您的意愿撤销" in chat.send("我不想让你们代办了", user="o_del")
+    assert store.records.get(no)["reason"] == "申请人撤销"
+    assert "没有正在办理的代办申请" in chat.send("撤销代办", user="o_del")
+
+
+def test_withdrawing_what_cannot_be_withdrawn_changes_nothing(chat, store, staff):
+    no = delegation(chat)
+    assert "没有找到" in chat.send(f"撤销代办 {no}", user="o_stranger")
+    assert "没有找到" in chat.send("撤销代办 DB20990101-0001", user="o_del")
+    assert store.records.get(no)["status"] == "new"
+    chat.send(f"办结 {no} 已批准", user="o_zhao")
+    assert "已办结，不能再撤销" in chat.send(f"撤销代办 {no}", user="o_del")
+    assert store.records.get(no)["status"] == "done"
+
+
+def test_a_delegation_is_due_by_its_matters_promised_time_limit(chat, store, staff, ctx):
+    no = delegation(chat)
+    record = store.records.get(no)
+    assert record["matter"] == "subsistence-allowance"
+    expected = ctx.calendar.add_working_days(dt.date(2026, 11, 23), 25)
+    assert dt.datetime.fromtimestamp(float(record["due"])).date() == expected
+
+
+def test_a_delegation_request_with_a_reason_keeps_the_matter(chat, store, staff):
+    first = chat.send("想请你们帮我代办低保申请，我腿脚不方便", user="o_leg")
+    assert "姓名" in first and "什么事项" not in first
+    chat.send("王大妈", user="o_leg")
+    no = number_of(chat.send("13700001111", user="o_leg"))
+    assert store.records.get(no)["matter"] == "subsistence-allowance"
+
+
+def test_one_correction_notice_only_with_items_split_on_spaces(chat, store, staff):
+    no = delegation(chat)
+    chat.send(f"接单 {no}", user="o_zhao")
+    chat.send(f"补正 {no} 家庭收入证明 户口簿复印件、残疾证", user="o_zhao")
+    notice = last(store, "o_del")
+    assert "3项" in notice and "1. 家庭收入证明" in notice and "3. 残疾证" in notice
+    second = chat.send(f"补正 {no} 银行卡", user="o_zhao")
+    assert "不能再次发出补正通知" in second and "一次性告知" in second
+    assert "银行卡" not in last(store, "o_del")
+    assert store.records.get(no)["missing"] == ["家庭收入证明", "户口簿复印件", "残疾证"]
+
+
+def test_staff_are_not_told_a_correction_was_sent_when_it_did_not_reach_the_citizen(chat, store, staff):
+    no = delegation(chat)
+    store.records.unlink_user("o_del")  # the applicant left the account
+    reply = chat.send(f"补正 {no} 家庭收入证明", user="o_zhao")
+    assert "已补正" not in reply and "未能通过微信送达" in reply and "电话" in reply
+
+
+def test_an_extension_waits_for_a_leader_and_the_citizen_hears_the_reason_once_approved(chat, store, staff, clock, ctx):
+    no = delegation(chat)
+    due = float(store.records.get(no)["due"])
+    asked = chat.send(f"延期 {no} 3 需县民政局入户核查", user="o_zhao")
+    assert "待中心领导审批" in asked
+    assert float(store.records.get(no)["due"]) == due
+    assert "同意延期 " + no in last(store, "o_leader")
+    assert "延期" not in last(store, "o_del")
+    assert "正等待领导审批" in chat.send(f"延期 {no} 5 再延", user="o_zhao")
+    assert "延期须由中心领导审批" in chat.send(f"同意延期 {no}", user="o_zhao")
+    chat.send(f"同意延期 {no}", user="o_leader")
+    assert float(store.records.get(no)["due"]) > due
+    told = last(store, "o_del")
+    assert "需县民政局入户核查" in told and "3个工作日" in told
+    assert "已由张书记批准" in last(store, "o_zhao")
+    assert "没有待审批的延期申请" in chat.send(f"同意延期 {no}", user="o_leader")
+
+
+def test_a_declined_extension_keeps_the_due_date(chat, store, staff):
+    no = delegation(chat)
+    due = float(store.records.get(no)["due"])
+    chat.send(f"延期 {no} 3 材料多", user="o_zhao")
+    chat.send(f"不同意延期 {no} 请按时办结", user="o_leader")
+    assert float(store.records.get(no)["due"]) == due and not store.records.get(no).get("extension")
+    assert "未获张书记批准" in last(store, "o_zhao") and "请按时办结" in last(store, "o_zhao")
+
+
+# -- 回避: no one handles a complaint about themselves -------------------------------------------------
+def test_complaint_naming_the_a_holder_goes_to_b(chat, store, staff):
+    chat.send("我要投诉李强，他在窗口对我态度很差", user="o_c1")
+    chat.send("张三", user="o_c1")
+    done = chat.send("13800138000", user="o_c1")
+    no = number_of(done)
+    record = store.records.get(no)
+    assert record["responder"] == "王芳" and record["avoid"] == ["李强"]
+    assert "回避" in done and "由王芳负责" in done
+    assert no in last(store, "o_wang") and no not in last(store, "o_li")
+    assert no in last(store, "o_leader")
+    assert "不能转给李强" in chat.send(f"转办 {no} 李强", user="o_wang")
+
+
+def test_a_complaint_naming_both_holders_goes_to_the_leaders(chat, store, staff):
+    chat.send("投诉李强和王芳互相推诿，谁都不管", user="o_c2")
+    chat.send("张三", user="o_c2")
+    done = chat.send("13800138000", user="o_c2")
+    assert store.records.get(number_of(done))["responder"] == "张书记" and "张书记" in done
+
+
+def test_a_complaint_naming_a_role_and_a_record_number_avoids_that_records_handler(chat, store, staff):
+    no = delegation(chat, user="o_c3")
+    chat.send(f"投诉代办员，{no}这件事拖了很久没人管", user="o_c3")
+    chat.send("王大妈", user="o_c3")
+    ts = number_of(chat.send("13700001111", user="o_c3"))
+    assert "赵敏" in store.records.get(ts)["avoid"]
+
+
+def test_a_fee_complaint_about_a_delegate_is_a_complaint_for_the_leaders(chat, store, staff):
+    no = delegation(chat, user="o_c4")
+    first = chat.send("代办员收了我50块钱代办费", user="o_c4")
+    assert "什么事项" not in first and "姓名" in first
+    chat.send("王大妈", user="o_c4")
+    done = chat.send("13700001111", user="o_c4")
+    ts = number_of(done)
+    record = store.records.get(ts)
+    assert ts.startswith("TS") and record["type"] == "complaint" and record["responder"] != "赵敏"
+    assert ts in last(store, "o_leader") and "领导" in done
+    assert len([r for r in store.records.of_user("o_c4") if r["type"] == "delegation"]) == 1
+    assert no != ts
