@@ -5,8 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from bot.worker import run_jobs
-from tests.test_records import last, number_of, staff  # noqa: F401  (the roster fixture)
+from tests.test_records import last, number_of
+
+
+@pytest.fixture()
+def staff(store):
+    store.add_staff("王芳", "o_wang", role="window")
+    store.add_staff("李强", "o_li", role="window", backup="王芳")
+    store.add_staff("赵敏", "o_zhao", role="delegate")
+    store.add_staff("张书记", "o_leader", role="leader")
+    store.add_staff("刘洋", "o_liu", role="window")
+    store.add_staff("陈静", "o_chen", role="window")
 
 
 def delegation(chat, user="o_del", text="想请你们帮我代办低保申请"):
@@ -152,3 +164,17 @@ def test_a_fee_complaint_about_a_delegate_is_a_complaint_for_the_leaders(chat, s
     assert ts in last(store, "o_leader") and "领导" in done
     assert len([r for r in store.records.of_user("o_c4") if r["type"] == "delegation"]) == 1
     assert no != ts
+
+
+# -- smaller rules --------------------------------------------------------------------------------------
+def test_a_closed_records_escalations_are_cancelled_and_the_leader_gets_one_message(chat, store, staff, clock, ctx):
+    chat.send("我是市报记者，想来中心采访便民服务", user="o_press")
+    chat.send("刘记者", user="o_press")
+    no = number_of(chat.send("13600000000", user="o_press"))
+    assert len([i for i in store.outbox_for_user("o_leader") if no in i.payload.get("content", "")]) == 1
+    assert jobs_of(store, no)
+    chat.send(f"办结 {no} 已安排接待", user="o_leader")
+    assert jobs_of(store, no) == []
+    clock.set(dt.datetime(2026, 12, 31, 9, 0))
+    run_jobs(ctx)
+    assert "红牌" not in last(store, "o_leader")
