@@ -57,7 +57,7 @@ def sees_all() -> bool:
 
 
 def may_see(record: dict) -> bool:
-    return sees_all() or record.get("responder") == g.staff["name"]
+    return sees_all() or g.staff["name"] in (record.get("responder"), record.get("registered_by"))
 
 
 def leader_only(view):
@@ -170,7 +170,7 @@ def record_list():
     filters = {k: f.get(k, "") for k in ("type", "status", "staff", "overdue")}
     return render("records.html", rows=rows, since=since, until=until, filters=filters, now=now,
                   types=ctx().kb.center.records.types, labels=records.STATUS_LABEL,
-                  staff=ctx().store.staff_list(), fmt=_fmt, phone=_phone_for)
+                  staff=ctx().store.staff_list(), fmt=_fmt, phone=lambda r: mask_phones(r.get("phone", "")))
 
 
 def _phone_for(record: dict) -> str:
@@ -186,6 +186,28 @@ def _record_or_404(no: str) -> dict:
     if not may_see(record):
         abort(403)
     return record
+
+
+@bp.route("/records/new", methods=["GET", "POST"])
+def record_new():
+    """A record taken down from a phone call or a visit (首问负责 第四条): the same numbering, responder,
+    due date and hand-offs as one from WeChat."""
+    c = ctx()
+    types = {k: t for k, t in c.kb.center.records.types.items() if k != "rectification"}
+    form = request.form
+    if request.method == "POST":
+        kind = form.get("type", "")
+        try:
+            record = records.register(c, g.staff, kind, form.get("name", "").strip()[:20],
+                                      form.get("phone", "").strip()[:20], form.get("content", "")[:1000],
+                                      form.get("nonce", "")[:64] or secrets.token_hex(8),
+                                      channel="来访" if form.get("channel") == "来访" else "电话")
+        except records.NotAllowed as why:
+            flash(str(why))
+            return Response(render("record_new.html", types=types, form=form, nonce=form.get("nonce", "")), status=400)
+        flash(f"已登记 {record['no']}，首问责任人{record.get('responder') or '中心领导'}；群众未使用微信，答复时请电话联系。")
+        return redirect(url_for("console.record_page", no=record["no"]))
+    return render("record_new.html", types=types, form={}, nonce=secrets.token_hex(8))
 
 
 @bp.get("/records/<no>")
@@ -262,6 +284,23 @@ def bookings_week():
                   bookings=sorted(week_bookings, key=lambda b: (b["date"], b["start"])), pending=pending,
                   prev=(start - dt.timedelta(days=7)).isoformat(), next=(start + dt.timedelta(days=7)).isoformat(),
                   mask=mask_phones, full=sees_all(), now=c.clock.timestamp())
+
+
+@bp.route("/bookings/new", methods=["GET", "POST"])
+def booking_new():
+    """A booking made by staff for a caller (no WeChat): the same rules and the same seat count."""
+    c = ctx()
+    form = request.form
+    if request.method == "POST":
+        ok, message = booking.book_for_caller(c, g.staff, form.get("resource", ""), form.get("date", ""),
+                                              form.get("start", ""), form.get("name", "").strip()[:20],
+                                              form.get("phone", "").strip()[:20], form.get("nonce", "")[:64])
+        flash(message)
+        if ok:
+            return redirect(url_for("console.bookings_week", resource=form.get("resource"), week=form.get("date")))
+        return Response(render("booking_new.html", resources=c.kb.resources, form=form, nonce=form.get("nonce", "")),
+                        status=400)
+    return render("booking_new.html", resources=c.kb.resources, form={}, nonce=secrets.token_hex(8))
 
 
 @bp.post("/bookings/<code>/<action>")

@@ -159,7 +159,10 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     fields = {"no": no, "type": kind_id, "status": "new", "openid": openid, "content": content[:1000],
               "name": name, "phone": phone, "responder": responder, "created": now.timestamp(),
               "due": _ts(due), **extra}
-    got, created = ctx.store.records.create(no, fields, _event(ctx, "系统", "登记", f"首问责任人：{responder or '领导'}"),
+    note = f"首问责任人：{responder or '领导'}"
+    if extra.get("registered_by"):
+        note = f"{extra.get('channel', '电话')}登记（{extra['registered_by']}）；{note}"
+    got, created = ctx.store.records.create(no, fields, _event(ctx, extra.get("registered_by") or "系统", "登记", note),
                                             _ts(due), idempotency)
     record = ctx.store.records.get(got)
     if created or not ctx.store.records.marked(got, "registered"):
@@ -216,6 +219,42 @@ def _unschedule_deadlines(ctx: Context, record: dict) -> None:
         ctx.store.unschedule({"kind": "record_takeover", "no": record["no"]})
 
 
+# -- records staff register (a phone call, a visit at the window: 首问负责 第四条) -------------------------
+REGISTER_TYPES = {"投诉": "complaint", "举报": "report", "求助": "help", "咨询": "consultation", "留言": "consultation",
+                  "建议": "suggestion", "意见": "suggestion", "来访": "visit", "参观": "visit", "代办": "delegation",
+                  "帮办": "delegation"}
+
+
+def register(ctx: Context, staff: dict, kind_id: str, name: str, phone: str, content: str, idempotency: str,
+             channel: str = "电话") -> dict:
+    """A record a staff member takes down from a caller or visitor: the same numbering, responder, due
+    date, hand-offs and escalations as one from WeChat; the citizen is answered by phone (the record
+    says so), since their WeChat is unknown."""
+    if kind_id not in ctx.kb.center.records.types or kind_id == "rectification":
+        raise NotAllowed("登记类别须为：" + "、".join(dict.fromkeys(REGISTER_TYPES)) + "。")
+    content = content.strip()[:1000]
+    if not content:
+        raise NotAllowed("请写明来电或来访的内容。")
+    if name and name != "匿名" and not NAME.match(name):
+        raise NotAllowed("姓名须为2至6个汉字，或写“匿名”。")
+    if phone and not PHONE.fullmatch(phone):
+        raise NotAllowed(f"“{phone}”不像一个电话号码，请核对。")
+    extra: dict[str, Any] = {"registered_by": staff["name"], "channel": channel, "callback": "1"}
+    if kind_id == "delegation":
+        matter = _delegated_matter(ctx, content)
+        mode = "帮办" if "帮办" in content else "代办"
+        extra.update(matter=matter, mode=mode)
+    if kind_id in ("complaint", "report"):
+        avoid = named_staff(ctx, content)
+        if avoid:
+            extra["avoid"] = avoid
+        if _CONDUCT.search(content):
+            extra["conduct"] = "1"
+    record, _ = create(ctx, kind_id, "", content, name or "匿名", phone, f"staff:{staff['name']}:{idempotency}",
+                       **extra)
+    return record
+
+
 # -- staff operations (WeChat commands and the console) ------------------------------------------------
 class NotAllowed(Exception):
     """The staff member may not do this to this record; the message says why, politely."""
@@ -256,8 +295,14 @@ def reply(ctx: Context, staff: dict, no: str, text: str) -> dict:
     record = _load_for(ctx, staff, no)
     n = len(ctx.store.records.history(record["no"]))
     ctx.store.records.update(record["no"], {}, _event(ctx, staff["name"], "回复", text))
-    _tell(ctx, record["openid"], ctx.render("records/reply.txt", r=record, text=text), f"rec:{record['no']}:reply:{n}")
-    return record
+    reached = _tell(ctx, record["openid"], ctx.render("records/reply.txt", r=record, text=text),
+                    f"rec:{record['no']}:reply:{n}")
+    if not reached:
+        ctx.store.records.update(record["no"], {"callback": "1"},
+                                 _event(ctx, "系统", "未能通过微信送达", "请电话回复群众"))
+    elif record.get("callback"):
+        ctx.store.records.update(record["no"], {"callback": ""}, _event(ctx, "系统", "已通过微信送达"))
+    return ctx.store.records.get(record["no"])
 
 
 def transfer(ctx: Context, staff: dict, no: str, to: str) -> dict:

@@ -22,7 +22,8 @@ COMMANDS = {
     "同意延期": re.compile(rf"^同意延期\s*{_NO}\s*$"),
     "不同意延期": re.compile(rf"^(?:不同意|驳回)延期\s*{_NO}\s*(.*)$", re.S),
 }
-_VERB = re.compile(r"^(待办|接单|回复|转办|办结|终止|延期|补正|办理|同意延期|不同意延期|驳回延期)")
+_REGISTER = re.compile(r"^登记\s*(\S{2})\s+(\S+)\s+(?:(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|无|未留)\s+)?(.+)$", re.S)
+_VERB = re.compile(r"^(登记|待办|接单|回复|转办|办结|终止|延期|补正|办理|同意延期|不同意延期|驳回延期)")
 ITEM_SEPARATORS = re.compile(r"[、,，;；\s]+")  # 补正 items: spaces and 、 separate items too
 _BIND = re.compile(r"^绑定\s*(\w{4,32})\s*$")
 
@@ -45,6 +46,8 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         ctx.store.add_staff(name, message.openid, member.get("role", "window"), member.get("backup", ""))
         return Reply(ctx.render("staff/bound.txt", name=name))
     staff = ctx.store.staff_by_openid(message.openid)
+    if text.startswith("登记"):
+        return register(message, staff, text, ctx)
     if text == "待办":
         mine = [r for r in ctx.store.records.of_staff(staff["name"]) if r["status"] in records.OPEN]
         mine.sort(key=lambda r: float(r["due"]))
@@ -60,6 +63,8 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
             record = records.take(ctx, staff, no)
         elif verb == "回复":
             record = records.reply(ctx, staff, no, m[2].strip())
+            if record.get("callback"):
+                return Reply(ctx.render("staff/call_back.txt", r=record))
         elif verb == "转办":
             record = records.transfer(ctx, staff, no, m[2])
         elif verb == "办结":
@@ -83,4 +88,19 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     except records.NotAllowed as why:
         return Reply(str(why))
     return Reply(ctx.render("staff/done.txt", verb=verb, r=record, labels=records.STATUS_LABEL,
+                            fmt=records._date))
+
+
+def register(message: Message, staff: dict, text: str, ctx: Context) -> Reply:
+    """`登记 投诉 张三 13800138000 内容…`: a record taken down from a phone call or a visit."""
+    m = _REGISTER.match(text)
+    if not m or m[1] not in records.REGISTER_TYPES:
+        return Reply(ctx.render("staff/register_usage.txt", types=records.REGISTER_TYPES))
+    phone = "" if m[3] in (None, "无", "未留") else m[3]
+    try:
+        record = records.register(ctx, staff, records.REGISTER_TYPES[m[1]], m[2], phone, m[4],
+                                  f"{message.openid}:{message.dedup_key}")
+    except records.NotAllowed as why:
+        return Reply(str(why))
+    return Reply(ctx.render("staff/registered.txt", r=record, kind=ctx.kb.center.records.types[record["type"]],
                             fmt=records._date))

@@ -299,6 +299,7 @@ def test_an_extension_a_leader_approves_in_the_console_then_the_a_holder_finishe
     assert "待中心领导审批" in page.inner_text("div.flash")
     assert float(staff.records.get(no)["due"]) == due  # not before a leader approves it
     assert page.locator("form#approve-extension").count() == 0  # the clerk cannot approve it
+    page.context.clear_cookies()
     sign_in(page, base, "张书记")
     page.goto(base + f"/staff/records/{no}")
     assert "需要调取监控核实" in page.inner_text("section#extension-request")
@@ -306,6 +307,7 @@ def test_an_extension_a_leader_approves_in_the_console_then_the_a_holder_finishe
     assert float(staff.records.get(no)["due"]) > due
     assert "需要调取监控核实" in page.inner_text("ol#history")
     assert "需要调取监控核实" in last_text(staff, "o_cit2")
+    page.context.clear_cookies()
     sign_in(page, base, "李强")
     open_record(page, base, no)
     page.fill('form#finish input[name="result"]', "已调取监控，当事人已道歉")
@@ -369,6 +371,52 @@ def test_the_leader_declines_a_booking_with_a_reason(page, base, staff, chat, mc
     letters = {r.code: r.id for r in mctx.kb.resources.values()}
     assert mctx.store.bookings.get(code, letters)["status"] == "declined"
     assert "当天有上级检查" in last_text(mctx.store, "o_meet2")
+
+
+def test_staff_register_a_phone_complaint_in_the_console(page, base, staff):
+    sign_in(page, base, "王芳")
+    page.goto(base + "/staff/records")
+    with page.expect_navigation():
+        page.locator('a[href="/staff/records/new"]').click()
+    page.select_option('form#register select[name="type"]', "complaint")
+    page.fill('form#register input[name="name"]', "孙大爷")
+    page.fill('form#register input[name="phone"]', "13911112222")
+    page.fill('form#register textarea[name="content"]', "来电反映窗口午休时间不办事")
+    submit(page, "form#register")
+    no = RECORD_NO.search("编号：" + page.inner_text("h1").split(" ")[0])[1]
+    record = staff.records.get(no)
+    assert record["registered_by"] == "王芳" and record["responder"] == "李强" and record["openid"] == ""
+    assert "请电话回复" in page.inner_text("main")
+    assert no in last_text(staff, "o_li") and no in last_text(staff, "o_leader")
+    page.goto(base + "/staff/records")
+    assert "139****2222" in page.inner_text("table#records") and "13911112222" not in page.inner_text("table#records")
+    page.goto(base + "/staff/records/new")
+    page.fill('form#register textarea[name="content"]', "内容")
+    page.fill('form#register input[name="phone"]', "12345")
+    submit(page, "form#register")
+    assert "不像一个电话号码" in page.inner_text("div.flash")
+
+
+def test_staff_book_the_gym_for_a_caller_in_the_console(page, base, staff):
+    sign_in(page, base, "王芳")
+    page.goto(base + "/staff/bookings/new")
+    page.select_option('form#book select[name="resource"]', "gym")
+    page.fill('form#book input[name="date"]', "2026-11-24")
+    page.fill('form#book input[name="start"]', "10:00")
+    page.fill('form#book input[name="name"]', "孙大爷")
+    page.fill('form#book input[name="phone"]', "13911112222")
+    submit(page, "form#book")
+    assert "预约编号" in page.inner_text("div.flash")
+    day = [b for b in staff.bookings.of_day("20261124") if b["name"] == "孙大爷"]
+    assert len(day) == 1 and day[0]["start"] == "10:00" and day[0]["status"] == "confirmed"
+    page.goto(base + "/staff/bookings/new")
+    page.fill('form#book input[name="date"]', "2026-11-28")  # a Saturday
+    page.fill('form#book input[name="start"]', "10:00")
+    page.fill('form#book input[name="name"]', "孙大爷")
+    page.fill('form#book input[name="phone"]', "13911112222")
+    submit(page, "form#book")
+    assert "预约编号" not in page.inner_text("div.flash")
+    assert [b for b in staff.bookings.of_day("20261128")] == []
 
 
 def test_records_export_is_a_csv_with_a_bom(page, base, staff, complaint):

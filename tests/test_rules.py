@@ -178,3 +178,35 @@ def test_a_closed_records_escalations_are_cancelled_and_the_leader_gets_one_mess
     clock.set(dt.datetime(2026, 12, 31, 9, 0))
     run_jobs(ctx)
     assert "红牌" not in last(store, "o_leader")
+
+
+# -- records staff register ----------------------------------------------------------------------------
+def test_staff_register_a_phone_complaint_on_wechat_with_the_same_numbering_and_handoffs(chat, store, staff):
+    reply = chat.send("登记 投诉 张三 13800138000 窗口推诿不办事，跑了三趟", user="o_wang")
+    no = number_of(reply.replace("已登记：", "编号："))
+    record = store.records.get(no)
+    assert no.startswith("TS20261123-") and record["registered_by"] == "王芳" and record["openid"] == ""
+    assert record["responder"] == "李强" and "电话联系13800138000" in reply
+    assert no in last(store, "o_li") and "138****8000" in last(store, "o_li")
+    assert no in last(store, "o_leader")
+    answered = chat.send(f"回复 {no} 已约谈窗口人员", user="o_li")
+    assert "请电话回复" in answered and "13800138000" in answered
+    assert store.records.get(no)["callback"] == "1"
+    assert any(e["action"] == "未能通过微信送达" for e in store.records.history(no))
+
+
+def test_a_registration_that_is_wrong_is_explained_and_creates_nothing(chat, store, staff):
+    assert "登记格式" in chat.send("登记 吵架 张三 13800138000 内容", user="o_wang")
+    assert "姓名须为" in chat.send("登记 投诉 Zhang 13800138000 窗口推诿", user="o_wang")
+    assert "登记格式" in chat.send("登记 投诉", user="o_wang")
+    assert store.records.open_numbers() == []
+    chat.send("登记 投诉 张三 13800138000 窗口推诿", user="o_not_staff")  # a citizen: not a staff command
+    assert all(store.records.get(n)["openid"] == "o_not_staff" for n in store.records.open_numbers())
+
+
+def test_a_registered_delegation_follows_its_matter(chat, store, staff):
+    reply = chat.send("登记 代办 王大妈 13700001111 腿脚不便，请代办低保申请", user="o_wang")
+    no = number_of(reply.replace("已登记：", "编号："))
+    record = store.records.get(no)
+    assert record["type"] == "delegation" and record["matter"] == "subsistence-allowance"
+    assert record["responder"] == "赵敏"
