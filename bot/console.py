@@ -12,7 +12,7 @@ from functools import wraps
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
 from bot.store import mask_phones
-from handlers import booking, records
+from handlers import appointments, booking, records
 from handlers.slots import Rules
 
 bp = Blueprint("console", __name__, url_prefix="/staff")
@@ -228,10 +228,13 @@ ACTIONS = {
     "finish": lambda c, me, no, f: records.finish(c, me, no, f.get("result", "").strip()),
     "terminate": lambda c, me, no, f: records.terminate(c, me, no, f.get("reason", "").strip()),
     "take": lambda c, me, no, f: records.take(c, me, no),
+    "confirm": lambda c, me, no, f: appointments.confirm(c, me, no, f.get("when", "").strip()[:40]),
+    "propose": lambda c, me, no, f: appointments.confirm(c, me, no, f.get("when", "").strip()[:40], propose=True),
     "approve-extension": lambda c, me, no, f: records.decide_extension(c, me, no, True),
     "decline-extension": lambda c, me, no, f: records.decide_extension(c, me, no, False, f.get("note", "").strip()[:200]),
 }
-LABELS = {"reply": "回复已发送给群众", "transfer": "已转办", "extend": "已延期", "finish": "已办结", "terminate": "已终止",
+LABELS = {"confirm": "已确认预约时间并通知群众", "propose": "已向群众提出另约时间",
+          "reply": "回复已发送给群众", "transfer": "已转办", "extend": "已延期", "finish": "已办结", "terminate": "已终止",
           "take": "已接单", "approve-extension": "已批准延期，已告知群众延期原因", "decline-extension": "已驳回延期申请"}
 
 
@@ -241,7 +244,7 @@ def record_action(no: str, action: str):
         abort(404)
     record = _record_or_404(no)
     form = request.form
-    needed = {"reply": "text", "finish": "result", "terminate": "reason", "extend": "reason", "transfer": "to"}
+    needed = {"propose": "when", "reply": "text", "finish": "result", "terminate": "reason", "extend": "reason", "transfer": "to"}
     if action in needed and not form.get(needed[action], "").strip():
         flash("请填写内容后再提交。")
     elif action == "extend" and not form.get("days", "").isdigit():

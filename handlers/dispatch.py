@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from handlers import booking, center, common, consult, records, staff
+from handlers import appointments, booking, center, common, consult, records, staff
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -32,6 +32,7 @@ FLOWS: dict[str, Step] = {
     booking.PICK_CANCEL: booking.on_pick_cancel,
     records.FORM: records.on_form,
     records.RATE_REASON: records.on_rate_reason,
+    appointments.FORM: appointments.on_form,
 }
 
 HANDLERS: list[Handler] = [
@@ -40,6 +41,7 @@ HANDLERS: list[Handler] = [
     Handler("global", common.is_global_word, common.on_global_word),
     Handler("withdraw", records.is_withdrawal, records.on_withdrawal),
     Handler("staff", staff.matches, staff.handle),
+    Handler("appointment", appointments.matches, appointments.start),
     Handler("booking", booking.matches, booking.handle),
     Handler("records", records.matches, records.handle),
     Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),

@@ -79,13 +79,22 @@ def _present(ctx: Context, name: str | None) -> dict | None:
     return None
 
 
-def responder_for(ctx: Context, kind: RecordType, avoid: list[str] | tuple = ()) -> tuple[dict | None, bool]:
+def holders(kind: RecordType, record: dict | None = None) -> tuple[str | None, str | None]:
+    """The A and B holders of a record: its own (a window's, for an appointment) or its type's."""
+    if record and record.get("a"):
+        return record["a"], record.get("b") or None
+    return kind.a, kind.b
+
+
+def responder_for(ctx: Context, kind: RecordType, avoid: list[str] | tuple = (),
+                  record: dict | None = None) -> tuple[dict | None, bool]:
     """The A holder on duty, else B, else a leader: (staff member, whether it is the A holder). No one
     named in `avoid` (回避: the staff a complaint is about) is chosen."""
-    a = _present(ctx, kind.a) if kind.a not in avoid else None
+    a_name, b_name = holders(kind, record)
+    a = _present(ctx, a_name) if a_name not in avoid else None
     if a:
         return a, True
-    b = _present(ctx, kind.b) if kind.b not in avoid else None
+    b = _present(ctx, b_name) if b_name not in avoid else None
     if b:
         return b, False
     for name in ctx.kb.center.records.leaders:
@@ -150,7 +159,7 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     cfg = ctx.kb.center.records
     kind = cfg.types[kind_id]
     now = ctx.clock.now()
-    member, _ = responder_for(ctx, kind, extra.get("avoid") or ())
+    member, _ = responder_for(ctx, kind, extra.get("avoid") or (), extra)
     responder = member["name"] if member else ""
     days = due_days_for(ctx, kind_id, extra.get("matter", ""))
     extra.setdefault("days", str(days))
@@ -185,7 +194,8 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
         for leader in cfg.leaders:
             if leader != responder:  # the leader handling it has the hand-off: one message per event
                 _tell_staff(ctx, leader, text, f"rec:{no}:leaders")
-    if responder and responder == kind.a and kind.b and kind.b not in (record.get("avoid") or ()):
+    a, b = holders(kind, record)
+    if responder and responder == a and b and b not in (record.get("avoid") or ()):
         created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
         ctx.store.schedule({"kind": "record_takeover", "no": no},
                            _ts(add_working_minutes(ctx, created, cfg.takeover_minutes)))
@@ -485,15 +495,17 @@ def run_job(ctx: Context, job: dict) -> bool:
         return False
     kind = ctx.kb.center.records.types[record["type"]]
     if job["kind"] == "record_takeover":
-        def applies(r: dict) -> bool:
-            return (r["status"] == "new" and r.get("responder") == kind.a and bool(_present(ctx, kind.b))
-                    and kind.b not in (r.get("avoid") or ()))
+        a, b = holders(kind, record)
 
-        done = ctx.store.records.update_once(record["no"], "takeover", {"responder": kind.b},
-                                             _event(ctx, "系统", "转B岗", f"{kind.a}未在时限内接单"),
-                                             when=applies, staff=kind.a, new_staff=kind.b)
+        def applies(r: dict) -> bool:
+            return (r["status"] == "new" and r.get("responder") == a and bool(_present(ctx, b))
+                    and b not in (r.get("avoid") or ()))
+
+        done = ctx.store.records.update_once(record["no"], "takeover", {"responder": b},
+                                             _event(ctx, "系统", "转B岗", f"{a}未在时限内接单"),
+                                             when=applies, staff=a, new_staff=b)
         if done != "skipped":
-            _hand_off(ctx, ctx.store.records.get(record["no"]), kind.b)
+            _hand_off(ctx, ctx.store.records.get(record["no"]), b)
         return done == "applied"
 
     def applies(r: dict) -> bool:  # still open, and the due date was not extended (a newer job stands)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import records
+from handlers import appointments, records
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -19,11 +19,13 @@ COMMANDS = {
     "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,2}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
     "补正": re.compile(rf"^补正\s*{_NO}\s+(.+)$", re.S),
     "办理": re.compile(rf"^办理\s*{_NO}\s*$"),
+    "确认": re.compile(rf"^确认\s*{_NO}\s*(.*)$", re.S),
+    "改约": re.compile(rf"^改约\s*{_NO}\s+(.+)$", re.S),
     "同意延期": re.compile(rf"^同意延期\s*{_NO}\s*$"),
     "不同意延期": re.compile(rf"^(?:不同意|驳回)延期\s*{_NO}\s*(.*)$", re.S),
 }
 _REGISTER = re.compile(r"^登记\s*(\S{2})\s+(\S+)\s+(?:(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|无|未留)\s+)?(.+)$", re.S)
-_VERB = re.compile(r"^(登记|待办|接单|回复|转办|办结|终止|延期|补正|办理|同意延期|不同意延期|驳回延期)")
+_VERB = re.compile(r"^(登记|待办|接单|回复|转办|办结|终止|延期|补正|办理|确认|改约|同意延期|不同意延期|驳回延期)")
 ITEM_SEPARATORS = re.compile(r"[、,，;；\s]+")  # 补正 items: spaces and 、 separate items too
 _BIND = re.compile(r"^绑定\s*(\w{4,32})\s*$")
 
@@ -77,6 +79,9 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
             record = records.extend(ctx, staff, no, int(m[2]), m[3].strip())
             if record.get("extension"):
                 return Reply(ctx.render("staff/extension_asked.txt", r=record, fmt=records._date))
+        elif verb in ("确认", "改约"):
+            record = appointments.confirm(ctx, staff, no, m[2].strip(), propose=verb == "改约")
+            return Reply(ctx.render("staff/appointment_set.txt", r=record, verb=verb))
         elif verb in ("同意延期", "不同意延期"):
             record = records.decide_extension(ctx, staff, no, verb == "同意延期", m[2].strip() if m.lastindex > 1 else "")
             verb = "批准延期" if verb == "同意延期" else "驳回延期"

@@ -210,3 +210,42 @@ def test_a_registered_delegation_follows_its_matter(chat, store, staff):
     record = store.records.get(no)
     assert record["type"] == "delegation" and record["matter"] == "subsistence-allowance"
     assert record["responder"] == "赵敏"
+
+
+# -- 延时服务 and window appointments ---------------------------------------------------------------
+def test_extended_service_is_explained_recorded_and_confirmed_by_the_windows_a_holder(chat, store, staff, clock, ctx):
+    first = chat.send("我白天要上班，下班以后能来办理低保吗", user="o_late")
+    assert "延时服务" in first and "姓名" in first  # one line, then only what is missing
+    chat.send("王大妈", user="o_late")
+    done = chat.send("13700001111", user="o_late")
+    no = number_of(done)
+    record = store.records.get(no)
+    assert no.startswith("YY") and record["matter"] == "subsistence-allowance"
+    assert record["responder"] == "赵敏" and "民政救助窗口" in done  # civil-affairs window: A 赵敏
+    assert no in last(store, "o_zhao") and "确认 " + no in last(store, "o_zhao")
+    assert "具体的日期和时间" in chat.send(f"确认 {no}", user="o_zhao")  # 下班以后 is no time yet
+    chat.send(f"确认 {no} 11月25日18:00", user="o_zhao")
+    told = last(store, "o_late")
+    assert "已确认：11月25日18:00" in told and "民政救助窗口" in told
+    clock.set(dt.datetime(2026, 11, 24, 16, 1))
+    run_jobs(ctx)
+    reminder = last(store, "o_late")
+    assert "明天11月25日18:00" in reminder and "户口簿" in reminder
+    clock.set(dt.datetime(2026, 11, 25, 19, 5))
+    run_jobs(ctx)
+    assert "评价" in last(store, "o_late") and store.records.get(no)["status"] == "done"
+    assert "谢谢您的评价" in chat.send("1", user="o_late")
+    assert store.records.get(no)["rating_label"] == "非常满意"
+
+
+def test_an_appointment_goes_to_the_windows_b_holder_when_a_is_away(chat, store, staff, clock):
+    store.set_away("赵敏", (clock.now() + dt.timedelta(days=3)).timestamp())
+    chat.send("能不能约个延时服务", user="o_b")
+    chat.send("低保申请", user="o_b")
+    chat.send("周六上午9点", user="o_b")
+    chat.send("王大妈", user="o_b")
+    no = number_of(chat.send("13700001111", user="o_b"))
+    assert store.records.get(no)["responder"] == "王芳"
+    chat.send(f"改约 {no} 周五下午5点半", user="o_wang")
+    assert "建议改在11月27日17:30" in last(store, "o_b")
+    assert "由王芳负责" in chat.send(f"确认 {no}", user="o_li")
