@@ -12,7 +12,7 @@ from functools import wraps
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
 from bot.store import mask_phones
-from handlers import appointments, booking, records
+from handlers import applications, appointments, booking, records
 from handlers.slots import Rules
 
 bp = Blueprint("console", __name__, url_prefix="/staff")
@@ -210,6 +210,29 @@ def record_new():
     return render("record_new.html", types=types, form={}, nonce=secrets.token_hex(8))
 
 
+@bp.route("/applications/new", methods=["GET", "POST"])
+def application_new():
+    """A window application (办件): accepted, with its printable 承诺通知单, or refused with the reason."""
+    c = ctx()
+    form = request.form
+    if request.method == "POST":
+        key = form.get("nonce", "")[:64] or secrets.token_hex(8)
+        name, phone = form.get("name", "").strip()[:20], form.get("phone", "").strip()[:20]
+        try:
+            if form.get("decision") == "refuse":
+                record = applications.refuse(c, g.staff, form.get("matter", ""), name, phone,
+                                             form.get("reason", "")[:300], key)
+            else:
+                record = applications.accept(c, g.staff, form.get("matter", ""), name, phone, key)
+        except records.NotAllowed as why:
+            flash(str(why))
+            return Response(render("application_new.html", matters=c.kb.matters, form=form, nonce=form.get("nonce", "")),
+                            status=400)
+        flash(f"已登记 {record['no']}，请打印书面通知交群众。")
+        return redirect(url_for("console.record_page", no=record["no"]))
+    return render("application_new.html", matters=c.kb.matters, form={}, nonce=secrets.token_hex(8))
+
+
 @bp.get("/records/<no>")
 def record_page(no: str):
     record = _record_or_404(no)
@@ -218,7 +241,8 @@ def record_page(no: str):
                   kind=c.kb.center.records.types[record["type"]], labels=records.STATUS_LABEL,
                   staff=c.store.staff_list(), fmt=_fmt, phone=_phone_for(record),
                   reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN,
-                  approver=records.is_leader(c, g.staff))
+                  approver=records.is_leader(c, g.staff),
+                  notice=applications.notice_url(c, record) if record["type"] == "application" else "")
 
 
 ACTIONS = {

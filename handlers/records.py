@@ -34,7 +34,7 @@ _ACCUSE = re.compile(r"^(我要|我想|我来)?(投诉|举报)")  # "投诉代�
 _STAFF_WORDS = re.compile(r"代办员|工作人员|窗口|办事员|干部|领导|帮办员|首问")
 _DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 _MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题)$")
-_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
+_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})(?:\s*(\d{4}))?$", re.I)
 _WITHDRAW_NO = re.compile(r"^(?:撤销|撤回|取消)(?:代办|帮办|委托|办件)?\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
 _WITHDRAW_WORDS = re.compile(r"(撤销|撤回|取消|不用|不要|不需要|不想)(让|请|麻烦|叫)?(你们|您们|中心)?(帮我|给我|替我)?(再)?"
                              r"(代办|帮办|委托)"
@@ -148,7 +148,7 @@ def _event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any
 def due_days_for(ctx: Context, kind_id: str, matter_id: str = "") -> int:
     """Working days to answer: a delegation case follows its matter's promised time limit when known."""
     matter = ctx.kb.matters.get(matter_id) if matter_id else None
-    if kind_id == "delegation" and matter is not None and matter.time_limit.promised_days > 0:
+    if kind_id in ("delegation", "application") and matter is not None and matter.time_limit.promised_days > 0:
         return matter.time_limit.promised_days
     return ctx.kb.center.records.types[kind_id].due_days
 
@@ -187,7 +187,8 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
     derived from the stored record so that a second run does exactly what the first did."""
     cfg = ctx.kb.center.records
     no, responder = record["no"], record.get("responder") or ""
-    _hand_off(ctx, record, responder)
+    if record.get("registered_by") != responder:  # whoever took it down knows it already
+        _hand_off(ctx, record, responder)
     if kind.leaders or not responder or record.get("avoid") or record.get("conduct"):
         text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
                           due=_date(record["due"]))
@@ -236,7 +237,7 @@ REGISTER_TYPES = {"投诉": "complaint", "举报": "report", "求助": "help", "
 
 
 def register(ctx: Context, staff: dict, kind_id: str, name: str, phone: str, content: str, idempotency: str,
-             channel: str = "电话") -> dict:
+             channel: str = "电话", **more: str) -> dict:
     """A record a staff member takes down from a caller or visitor: the same numbering, responder, due
     date, hand-offs and escalations as one from WeChat; the citizen is answered by phone (the record
     says so), since their WeChat is unknown."""
@@ -249,7 +250,7 @@ def register(ctx: Context, staff: dict, kind_id: str, name: str, phone: str, con
         raise NotAllowed("姓名须为2至6个汉字，或写“匿名”。")
     if phone and not PHONE.fullmatch(phone):
         raise NotAllowed(f"“{phone}”不像一个电话号码，请核对。")
-    extra: dict[str, Any] = {"registered_by": staff["name"], "channel": channel, "callback": "1"}
+    extra: dict[str, Any] = {"registered_by": staff["name"], "channel": channel, "callback": "1", **more}
     if kind_id == "delegation":
         matter = _delegated_matter(ctx, content)
         mode = "帮办" if "帮办" in content else "代办"
@@ -582,9 +583,15 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     m = _QUERY.match(text)
     if m:
         record = ctx.store.records.get(m[1])
+        if record is not None and record.get("openid") != message.openid and m[2]:
+            from handlers import applications  # a window application, proved by the phone's last digits
+
+            if applications.link_citizen(ctx, message.openid, record, m[2]):
+                record = ctx.store.records.get(m[1])
         if record is None or record.get("openid") != message.openid:
             return Reply(ctx.render("records/not_found.txt", no=m[1].upper()))
-        return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL, history=ctx.store.records.history(record["no"]),
+        return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL, url=ctx.public_url,
+                                history=ctx.store.records.history(record["no"]),
                                 kind=ctx.kb.center.records.types[record["type"]], fmt=_date))
     rating = _rating_of(text)
     no = ctx.store.records.rating_asked(message.openid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import appointments, records
+from handlers import applications, appointments, records
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -19,13 +19,18 @@ COMMANDS = {
     "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,2}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
     "补正": re.compile(rf"^补正\s*{_NO}\s+(.+)$", re.S),
     "办理": re.compile(rf"^办理\s*{_NO}\s*$"),
+    "退回": re.compile(rf"^退回\s*{_NO}\s+(.+)$", re.S),
     "确认": re.compile(rf"^确认\s*{_NO}\s*(.*)$", re.S),
     "改约": re.compile(rf"^改约\s*{_NO}\s+(.+)$", re.S),
     "同意延期": re.compile(rf"^同意延期\s*{_NO}\s*$"),
     "不同意延期": re.compile(rf"^(?:不同意|驳回)延期\s*{_NO}\s*(.*)$", re.S),
 }
 _REGISTER = re.compile(r"^登记\s*(\S{2})\s+(\S+)\s+(?:(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|无|未留)\s+)?(.+)$", re.S)
-_VERB = re.compile(r"^(登记|待办|接单|回复|转办|办结|终止|延期|补正|办理|确认|改约|同意延期|不同意延期|驳回延期)")
+_APPLICATION = {
+    "受理": re.compile(r"^受理\s*(\S+)\s+(\S+)\s+(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})\s*$"),
+    "不予受理": re.compile(r"^不予受理\s*(\S+)\s+(\S+)\s+(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})\s+(.+)$", re.S),
+}
+_VERB = re.compile(r"^(受理|不予受理|退回|登记|待办|接单|回复|转办|办结|终止|延期|补正|办理|确认|改约|同意延期|不同意延期|驳回延期)")
 ITEM_SEPARATORS = re.compile(r"[、,，;；\s]+")  # 补正 items: spaces and 、 separate items too
 _BIND = re.compile(r"^绑定\s*(\w{4,32})\s*$")
 
@@ -50,6 +55,8 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     staff = ctx.store.staff_by_openid(message.openid)
     if text.startswith("登记"):
         return register(message, staff, text, ctx)
+    if text.startswith(("受理", "不予受理")):
+        return application(message, staff, text, ctx)
     if text == "待办":
         mine = [r for r in ctx.store.records.of_staff(staff["name"]) if r["status"] in records.OPEN]
         mine.sort(key=lambda r: float(r["due"]))
@@ -79,6 +86,10 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
             record = records.extend(ctx, staff, no, int(m[2]), m[3].strip())
             if record.get("extension"):
                 return Reply(ctx.render("staff/extension_asked.txt", r=record, fmt=records._date))
+        elif verb == "退回":
+            record = applications.send_back(ctx, staff, no, m[2])
+            return Reply(ctx.render("staff/application_done.txt", r=record, url=applications.notice_url(ctx, record),
+                                    fmt=records._date))
         elif verb in ("确认", "改约"):
             record = appointments.confirm(ctx, staff, no, m[2].strip(), propose=verb == "改约")
             return Reply(ctx.render("staff/appointment_set.txt", r=record, verb=verb))
@@ -108,4 +119,22 @@ def register(message: Message, staff: dict, text: str, ctx: Context) -> Reply:
     except records.NotAllowed as why:
         return Reply(str(why))
     return Reply(ctx.render("staff/registered.txt", r=record, kind=ctx.kb.center.records.types[record["type"]],
+                            fmt=records._date))
+
+
+def application(message: Message, staff: dict, text: str, ctx: Context) -> Reply:
+    """`受理 事项 姓名 电话` (a 承诺件 and its 承诺通知单) or `不予受理 事项 姓名 电话 理由` (the written reason)."""
+    verb = "不予受理" if text.startswith("不予受理") else "受理"
+    m = _APPLICATION[verb].match(text)
+    if not m:
+        return Reply(ctx.render("staff/application_usage.txt"))
+    key = f"{message.openid}:{message.dedup_key}"
+    try:
+        if verb == "受理":
+            record = applications.accept(ctx, staff, m[1], m[2], m[3], key)
+        else:
+            record = applications.refuse(ctx, staff, m[1], m[2], m[3], m[4], key)
+    except records.NotAllowed as why:
+        return Reply(str(why))
+    return Reply(ctx.render("staff/application_done.txt", r=record, url=applications.notice_url(ctx, record),
                             fmt=records._date))

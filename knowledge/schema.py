@@ -110,7 +110,8 @@ class CalendarYear(Strict):
 RECORD_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "delegation", "visit",
                 "rectification")
 # Types a center may leave out of center.yaml: these defaults are used then.
-OPTIONAL_RECORD_TYPES = {"appointment": {"label": "预约办事", "prefix": "YY", "due_days": 1}}
+OPTIONAL_RECORD_TYPES = {"appointment": {"label": "预约办事", "prefix": "YY", "due_days": 1},
+                         "application": {"label": "办件", "prefix": "BJ", "due_days": 5}}
 
 
 class RecordType(Strict):

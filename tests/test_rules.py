@@ -249,3 +249,42 @@ def test_an_appointment_goes_to_the_windows_b_holder_when_a_is_away(chat, store,
     chat.send(f"改约 {no} 周五下午5点半", user="o_wang")
     assert "建议改在11月27日17:30" in last(store, "o_b")
     assert "由王芳负责" in chat.send(f"确认 {no}", user="o_li")
+
+
+# -- written notices: window applications ---------------------------------------------------------------
+def test_an_accepted_application_gets_a_printable_promise_notice_and_progress_on_wechat(chat, store, staff, client, ctx):
+    reply = chat.send("受理 低保 王大妈 13700001111", user="o_zhao")
+    no = number_of(reply.replace("已受理：", "编号："))
+    record = store.records.get(no)
+    assert no.startswith("BJ") and record["responder"] == "赵敏" and record["days"] == "25"
+    expected = ctx.calendar.add_working_days(dt.date(2026, 11, 23), 25)
+    url = reply[reply.index("https://"):].split()[0]
+    page = client.get(url.replace("https://bot.example.cn", ""))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "承诺通知单" in html and no in html and "最低生活保障" in html and "25个工作日" in html
+    assert f"{expected.month}月{expected.day}日前" in html
+    assert client.get(f"/application/{no}?k=wrong").status_code == 404
+    assert "没有找到" in chat.send(f"查询 {no}", user="o_dama")
+    assert "没有找到" in chat.send(f"查询 {no} 0000", user="o_dama")
+    detail = chat.send(f"查询 {no} 1111", user="o_dama")
+    assert "办理中" in detail or "待接单" in detail
+    chat.send(f"办结 {no} 已审批通过", user="o_zhao")
+    assert "已审批通过" in last(store, "o_dama")
+
+
+def test_a_refusal_gets_a_written_reason_once_and_is_registered(chat, store, staff, client):
+    reply = chat.send("不予受理 低保 王大妈 13700001111 家庭人均收入高于当地低保标准", user="o_zhao")
+    no = number_of(reply.replace("已不予受理：", "编号："))
+    record = store.records.get(no)
+    assert record["status"] == "terminated" and "家庭人均收入高于" in record["reason"]
+    html = client.get(reply[reply.index("https://"):].split()[0].replace("https://bot.example.cn", "")).get_data(as_text=True)
+    assert "不予受理通知书" in html and "家庭人均收入高于当地低保标准" in html
+    ledger = store.referrals(0)
+    assert any(e["kind"] == "refusal" and no in e["reason"] for e in ledger)
+    accepted = number_of(chat.send("受理 低保 李大爷 13700002222", user="o_zhao").replace("已受理：", "编号："))
+    chat.send(f"退回 {accepted} 经入户核查不符合条件", user="o_zhao")
+    assert "已终止，不能再操作" in chat.send(f"退回 {accepted} 再退一次", user="o_zhao")  # once
+    assert len([e for e in store.referrals(0) if accepted in e["reason"]]) == 1
+    assert "即办件" in chat.send("受理 就业登记 王大妈 13700001111", user="o_wang")
+    assert "没有找到事项" in chat.send("受理 火星移民 王大妈 13700001111", user="o_wang")
