@@ -379,7 +379,16 @@ def _stats(rows: list[dict]) -> dict:
 def stats():
     since, until = _range()
     data = _stats(_records_between(since, until))
+    for row in ctx().store.ratings.between(*_span(since, until)):  # bookings are rated too
+        if row["label"] in data["ratings"]:
+            data["ratings"][row["label"]] += 1
     return render("stats.html", since=since, until=until, **data)
+
+
+def _span(since: dt.date, until: dt.date) -> tuple[float, float]:
+    tz = ctx().clock.now().tzinfo
+    return (dt.datetime.combine(since, dt.time(0), tz).timestamp(),
+            dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tz).timestamp())
 
 
 EXPORTS = ("records", "bookings", "referrals", "ratings")
@@ -409,6 +418,8 @@ def export(kind: str):
                 if r.get("rating_label"):
                     w.writerow([r["no"], c.kb.center.records.types[r["type"]].label, r.get("responder", ""),
                                 r["rating_label"], r.get("rating_reason", "")])
+            for row in c.store.ratings.between(*_span(since, until)):
+                w.writerow([row["ref"], "预约", "", row["label"], row.get("reason", "")])
     elif kind == "bookings":
         w.writerow(["编号", "场地设备", "日期", "时间", "状态", "预约人", "电话"])
         day = since

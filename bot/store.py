@@ -443,6 +443,12 @@ class Store:
     def records(self) -> "RecordStore":
         return RecordStore(self)
 
+    @property
+    def ratings(self):
+        from bot.ratings_store import RatingStore  # 好差评 of bookings (its own small module)
+
+        return RatingStore(self)
+
     def bind_code(self, name: str, code: str, ttl: int = 24 * 3600) -> None:
         """A one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""
         self.r.set(self.key("staff", "bind", code), name, ex=ttl)

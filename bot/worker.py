@@ -37,6 +37,8 @@ def run_job(ctx, job: dict) -> bool:
         return records.run_job(ctx, job)
     if kind.startswith("appointment_"):
         return appointments.run_job(ctx, job)
+    if kind == "booking_rating":
+        return booking.rating_request(job, ctx)
     if kind == "booking_reminder":
         found = booking.reminder_text(job, ctx)
         # the dedup key makes a second run (a worker died before acknowledging the job) a no-op

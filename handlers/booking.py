@@ -469,6 +469,26 @@ def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
     at = booking["starts"] - REMIND_BEFORE.total_seconds()
     if at > now.timestamp():
         ctx.store.schedule(_reminder_job(booking), at)
+    if not booking["openid"].startswith(CALLER):  # 好差评 after the booking, on WeChat
+        end = dt.datetime.combine(dt.date.fromisoformat(booking["date"]), dt.time.fromisoformat(booking["end"]),
+                                  now.tzinfo)
+        ctx.store.schedule({"kind": "booking_rating", "code": booking["code"], "resource": booking["resource"]},
+                           end.timestamp())
+
+
+def rating_request(job: dict, ctx: Context) -> bool:
+    """After a booking that took place (not cancelled, declined or missed): ask for a 好差评 rating."""
+    from handlers import records
+
+    letters = {r.code: r.id for r in ctx.kb.resources.values()}
+    booking = ctx.store.bookings.get(job["code"], letters)
+    if booking is None or booking["status"] != "confirmed":
+        return False
+    ctx.store.records.ask_rating(booking["openid"], booking["code"])
+    resource = ctx.kb.resources[booking["resource"]]
+    return notify.citizen(ctx, booking["openid"], ctx.render("booking/rate.txt", b=booking, resource=resource,
+                                                            ratings=records.RATINGS),
+                          f"job:booking_rating:{booking['code']}", title="服务评价")
 
 
 def reminder_text(job: dict, ctx: Context) -> tuple[str, str] | None:

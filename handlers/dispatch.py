@@ -46,6 +46,7 @@ HANDLERS: list[Handler] = [
     Handler("records", records.matches, records.handle),
     Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
     Handler("material-check", consult.is_check_request, consult.start_check),
+    Handler("who", center.asks_who, center.who_handles),
     Handler("center", center.matches, center.answer),
     Handler("consult", lambda m, s, c: True, consult.answer),
 ]

@@ -23,11 +23,12 @@ TERMINATION_REASONS = ("申请人提供的材料虚假", "不符合办理条件�
                        "政策调整或不可抗力", "其他原因")
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 
-_TRIGGERS = [("visit", re.compile(r"记者|媒体|采访|来访参观|考察团")), ("consultation", re.compile(r"^(我要|我想)?留言")),
+_VISIT = r"记者|媒体|采访|来访参观|考察团|代表团|参观考察|考察学习|学习考察|来中心参观|想来参观|参观学习"
+_TRIGGERS = [("visit", re.compile(_VISIT)), ("consultation", re.compile(r"^(我要|我想)?留言")),
              ("report", re.compile(r"举报")), ("complaint", re.compile(r"投诉|态度|乱收费|推诿|不作为|刁难|服务差|踢皮球|推来推去")),
              ("suggestion", re.compile(r"建议|意见")), ("help", re.compile(r"求助|帮帮|救救|反映|坏了|没人管|没人修"))]
 _START = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映(问题|情况)?|求助|提(个)?(意见|建议)|留言)$")
-_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|记者|媒体采访")
+_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|" + _VISIT)
 _CONDUCT = re.compile(r"(收了|收取了|要了|索要|拿了)[^，。,；;？?]{0,8}(钱|费|红包|礼|好处)|收我[^，。,；;？?]{0,8}(钱|费)"
                       r"|好处费|红包|礼金|吃拿卡要|乱收费|态度|刁难|推诿|不作为|骂人|辱骂")
 _ACCUSE = re.compile(r"^(我要|我想|我来)?(投诉|举报)")  # "投诉代办员…" is a complaint, not a delegation request
@@ -734,8 +735,11 @@ def _rating_of(text: str) -> int | None:
 
 def rate(message: Message, session: dict[str, Any], ctx: Context, no: str, rating: int) -> Reply:
     ctx.store.records.rating_done(message.openid)
-    ctx.store.records.update(no, {"rating": rating, "rating_label": RATINGS[rating - 1]},
-                             _event(ctx, "群众", "评价", RATINGS[rating - 1]))
+    if ctx.store.records.get(no) is None:  # a booking's 好差评
+        ctx.store.ratings.add(no, rating, RATINGS[rating - 1])
+    else:
+        ctx.store.records.update(no, {"rating": rating, "rating_label": RATINGS[rating - 1]},
+                                 _event(ctx, "群众", "评价", RATINGS[rating - 1]))
     if rating >= 4:
         session["flow"] = RATE_REASON
         session["slots"] = {"no": no}
@@ -750,10 +754,17 @@ def on_rate_reason(message: Message, session: dict[str, Any], ctx: Context) -> R
     session.pop("flow", None)
     session.pop("slots", None)
     original = ctx.store.records.get(no)
-    ctx.store.records.update(no, {"rating_reason": message.text.strip()[:300]},
-                             _event(ctx, "群众", "差评原因", message.text.strip()[:300]))
     cfg = ctx.kb.center.records
-    content = f"{no}（{cfg.types[original['type']].label}）评价为{original.get('rating_label', '')}：{message.text.strip()[:200]}"
+    if original is None:  # a booking's bad rating: the same 整改 path
+        rated = ctx.store.ratings.get(no) or {"rating": 5, "label": RATINGS[-1]}
+        ctx.store.ratings.add(no, rated["rating"], rated["label"], message.text.strip())
+        original = {"type": "", "rating_label": rated["label"], "name": "", "phone": ""}
+        label = "预约"
+    else:
+        ctx.store.records.update(no, {"rating_reason": message.text.strip()[:300]},
+                                 _event(ctx, "群众", "差评原因", message.text.strip()[:300]))
+        label = cfg.types[original["type"]].label
+    content = f"{no}（{label}）评价为{original.get('rating_label', '')}：{message.text.strip()[:200]}"
     record, _ = create(ctx, "rectification", "", content, original.get("name", ""), original.get("phone", ""),
                        f"rectify:{no}", origin=no)
     return Reply(ctx.render("records/rectification.txt", r=record))

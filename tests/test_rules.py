@@ -288,3 +288,36 @@ def test_a_refusal_gets_a_written_reason_once_and_is_registered(chat, store, sta
     assert len([e for e in store.referrals(0) if accepted in e["reason"]]) == 1
     assert "即办件" in chat.send("受理 就业登记 王大妈 13700001111", user="o_wang")
     assert "没有找到事项" in chat.send("受理 火星移民 王大妈 13700001111", user="o_wang")
+
+
+def test_who_handles_a_matter_answers_its_window_and_ab_holders(chat, staff):
+    reply = chat.send("低保是谁负责的", user="o_who")
+    assert "民政救助窗口" in reply and "A岗：赵敏" in reply and "B岗：王芳" in reply
+
+
+def test_an_outside_delegation_visit_goes_to_the_leaders_as_a_visit_record(chat, store, staff):
+    chat.send("外地考察团下周想来中心参观", user="o_visit")
+    chat.send("刘主任", user="o_visit")
+    no = number_of(chat.send("13600000000", user="o_visit"))
+    assert no.startswith("LF") and store.records.get(no)["responder"] == "张书记"
+    assert no in last(store, "o_leader")
+
+
+def test_a_booking_is_rated_after_it_took_place(chat, store, staff, clock, ctx):
+    reply = chat.send("预约 健身房 明天 下午3点 张三 13800138000", user="o_gym")
+    assert "预约编号" in reply
+    code = reply.split("预约编号：")[1].split()[0]
+    clock.set(dt.datetime(2026, 11, 24, 16, 1))
+    run_jobs(ctx)
+    assert "评价" in last(store, "o_gym") and code in last(store, "o_gym")
+    assert "谢谢您的评价" in chat.send("2", user="o_gym")
+    assert store.ratings.get(code)["label"] == "满意"
+
+
+def test_a_cancelled_booking_is_not_rated(chat, store, staff, clock, ctx):
+    reply = chat.send("预约 健身房 明天 下午3点 张三 13800138000", user="o_gym2")
+    code = reply.split("预约编号：")[1].split()[0]
+    chat.send(f"取消预约 {code}", user="o_gym2")
+    clock.set(dt.datetime(2026, 11, 24, 16, 1))
+    run_jobs(ctx)
+    assert "评价" not in last(store, "o_gym2") and store.ratings.get(code) is None
