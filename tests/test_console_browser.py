@@ -419,6 +419,53 @@ def test_staff_book_the_gym_for_a_caller_in_the_console(page, base, staff):
     assert [b for b in staff.bookings.of_day("20261128")] == []
 
 
+def test_a_window_application_is_accepted_in_the_console_with_a_printable_promise_notice(page, base, staff):
+    sign_in(page, base, "赵敏")
+    page.goto(base + "/staff/records")
+    with page.expect_navigation():
+        page.locator('a[href="/staff/applications/new"]').click()
+    page.select_option('form#application select[name="matter"]', "subsistence-allowance")
+    page.fill('form#application input[name="name"]', "孙大妈")
+    page.fill('form#application input[name="phone"]', "13933334444")
+    submit(page, "form#application")
+    no = page.inner_text("h1").split(" ")[0]
+    assert no.startswith("BJ") and staff.records.get(no)["days"] == "25"
+    href = page.locator("a#written-notice").get_attribute("href")
+    page.goto(base + href.replace("https://bot.example.cn", ""))
+    assert "承诺通知单" in page.inner_text("h1") and "25个工作日" in page.inner_text("main")
+
+
+def test_a_refusal_in_the_console_prints_the_reason_and_is_in_the_ledger(page, base, staff):
+    sign_in(page, base, "赵敏")
+    page.goto(base + "/staff/applications/new")
+    page.select_option('form#application select[name="matter"]', "subsistence-allowance")
+    page.fill('form#application input[name="name"]', "孙大爷")
+    page.fill('form#application input[name="phone"]', "13933335555")
+    page.check('form#application input[value="refuse"]')
+    page.fill('form#application input[name="reason"]', "家庭人均收入高于当地低保标准")
+    submit(page, "form#application")
+    no = page.inner_text("h1").split(" ")[0]
+    assert staff.records.get(no)["status"] == "terminated"
+    href = page.locator("a#written-notice").get_attribute("href")
+    page.goto(base + href.replace("https://bot.example.cn", ""))
+    assert "不予受理通知书" in page.inner_text("h1") and "家庭人均收入高于当地低保标准" in page.inner_text("#reason")
+    assert any(no in e["reason"] for e in staff.referrals(0))
+
+
+def test_the_window_confirms_an_appointment_in_the_console(page, base, staff, chat):
+    chat.send("能不能约个延时服务办低保", user="o_appt")
+    chat.send("周六上午9点", user="o_appt")
+    chat.send("王大妈", user="o_appt")
+    no = RECORD_NO.search(chat.send("13700001111", user="o_appt"))[1]
+    assert staff.records.get(no)["responder"] == "赵敏"
+    sign_in(page, base, "赵敏")
+    page.goto(base + f"/staff/records/{no}")
+    assert "周六上午9" in page.inner_text("section#appointment")
+    submit(page, "form#confirm")
+    assert staff.records.get(no)["at_text"] == "11月28日09:00"
+    assert "已确认：11月28日09:00" in last_text(staff, "o_appt")
+
+
 def test_records_export_is_a_csv_with_a_bom(page, base, staff, complaint):
     sign_in(page, base, "张书记")  # exports are for the leaders
     page.goto(base + "/staff/records?since=2026-11-01&until=2026-11-30")
