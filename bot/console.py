@@ -278,6 +278,8 @@ def record_action(no: str, action: str):
             done = ACTIONS[action](ctx(), g.staff, record["no"], form)
             if action == "extend" and done.get("extension"):
                 flash("延期申请已提交，待中心领导审批。")
+            elif action == "reply" and done.get("callback"):
+                flash(f"回复已记录；群众未能通过微信收到，请电话回复：{_phone_for(done) or '未留电话'}。")
             else:
                 flash(LABELS[action] + "。")
         except records.NotAllowed as why:

@@ -550,6 +550,10 @@ def on_withdrawal(message: Message, session: dict[str, Any], ctx: Context) -> Re
         session.pop("flow", None)
         session.pop("slots", None)
         return Reply(withdraw(ctx, message.openid, cases[0]["no"])[1])
+    if not cases and session.get("flow") == FORM:  # a request still being filled in: it is dropped
+        session.pop("flow", None)
+        session.pop("slots", None)
+        return Reply(ctx.render("common/cancelled.txt", had_flow=True))
     return Reply(ctx.render("records/withdraw_which.txt", cases=cases))
 
 

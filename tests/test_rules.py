@@ -321,3 +321,21 @@ def test_a_cancelled_booking_is_not_rated(chat, store, staff, clock, ctx):
     clock.set(dt.datetime(2026, 11, 24, 16, 1))
     run_jobs(ctx)
     assert "评价" not in last(store, "o_gym2") and store.ratings.get(code) is None
+
+
+def test_staff_commands_of_the_rules_refuse_bad_input_politely_and_change_nothing(chat, store, staff):
+    no = delegation(chat, user="o_bad")
+    assert "没有找到" in chat.send("确认 YY20990101-0001 明天下午3点", user="o_zhao")
+    assert "不是预约办事记录" in chat.send(f"确认 {no} 明天下午3点", user="o_zhao")
+    assert "不是窗口办件" in chat.send(f"退回 {no} 不符合条件", user="o_zhao")
+    assert "由赵敏负责" in chat.send(f"补正 {no} 身份证", user="o_li")
+    assert "没有待审批的延期申请" in chat.send(f"同意延期 {no}", user="o_leader")
+    record = store.records.get(no)
+    assert record["status"] == "new" and not record.get("missing") and not record.get("extension")
+
+
+def test_withdrawal_words_during_a_delegation_request_drop_the_form(chat, store, staff):
+    chat.send("我想找人代办", user="o_half")
+    reply = chat.send("算了不要你们代办了", user="o_half")
+    assert "取消" in reply and store.records.of_user("o_half") == []
+    assert store.load_session("o_half").get("flow") is None
