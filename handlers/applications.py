@@ -69,10 +69,10 @@ def send_back(ctx: Context, staff: dict, no: str, reason: str) -> dict:
 
 
 def link_citizen(ctx: Context, openid: str, record: dict, last4: str) -> bool:
-    """A citizen proves an application is theirs with the last four digits of its phone: from then on its
-    progress reaches them on WeChat."""
+    """A citizen proves a record staff registered for them (a window application, a phone call) is theirs
+    with the last four digits of its phone: from then on its progress and replies reach them on WeChat."""
     phone = record.get("phone", "")
-    if record.get("type") != KIND or not phone or not last4 or phone[-4:] != last4:
+    if not record.get("registered_by") or not phone or not last4 or phone[-4:] != last4:
         return False
     if not record.get("openid"):
         ctx.store.records.claim(record["no"], openid)

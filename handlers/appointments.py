@@ -30,7 +30,7 @@ _TRIGGER_WORDS = re.compile(r"延时(服务|办理)?|预约|窗口|下班(以后
 def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     if ctx.kb.center.records is None or KIND not in ctx.kb.center.records.types or not message.has_text:
         return False
-    if session.get("flow") == FORM:
+    if session.get("flow"):  # a form in progress takes the message as its answer
         return False
     text = message.text.strip()
     if len(text) > 80:

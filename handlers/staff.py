@@ -35,10 +35,16 @@ ITEM_SEPARATORS = re.compile(r"[、,，;；\s]+")  # 补正 items: spaces and �
 _BIND = re.compile(r"^绑定\s*(\w{4,32})\s*$")
 
 
+# Verbs that are also everyday words (确认一下…, 登记结婚…): a command only with a space or a record number
+_EVERYDAY = re.compile(r"^(登记|受理|不予受理|退回|确认|改约)(?!\s|[A-Za-z]{2}\d{8})")
+
+
 def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     text = message.text.strip()
     if _BIND.match(text):
         return True
+    if _EVERYDAY.match(text):
+        return False
     return bool(_VERB.match(text)) and ctx.store.staff_by_openid(message.openid) is not None
 
 

@@ -193,6 +193,11 @@ def test_staff_register_a_phone_complaint_on_wechat_with_the_same_numbering_and_
     assert "请电话回复" in answered and "13800138000" in answered
     assert store.records.get(no)["callback"] == "1"
     assert any(e["action"] == "未能通过微信送达" for e in store.records.history(no))
+    assert "没有找到" in chat.send(f"查询 {no} 1234", user="o_zhangsan")  # wrong digits: not linked
+    assert "待接单" in chat.send(f"查询 {no} 8000", user="o_zhangsan")
+    assert store.records.get(no)["openid"] == "o_zhangsan"
+    chat.send(f"回复 {no} 已约谈窗口人员，向您致歉", user="o_li")
+    assert "向您致歉" in last(store, "o_zhangsan") and not store.records.get(no)["callback"]
 
 
 def test_a_registration_that_is_wrong_is_explained_and_creates_nothing(chat, store, staff):
