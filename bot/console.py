@@ -116,7 +116,8 @@ def today():
     day_bookings = sorted(c.store.bookings.of_day(now.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
     staff = c.store.staff_list()
     away = {s["name"]: c.store.away_until(s["name"]) for s in staff}
-    return render("today.html", now=now, counts=counts, overdue=overdue, due_tomorrow=due_tomorrow,
+    extensions = [r for r in rows if r.get("extension")]
+    return render("today.html", now=now, counts=counts, overdue=overdue, due_tomorrow=due_tomorrow, extensions=extensions,
                   bookings=day_bookings, staff=staff, away=away, outbox=c.store.outbox_counts(),
                   failed=c.store.outbox_list("failed", 5), failed_jobs=c.store.jobs("failed")[-5:],
                   types=c.kb.center.records.types,

@@ -301,6 +301,7 @@ def test_an_extension_a_leader_approves_in_the_console_then_the_a_holder_finishe
     assert page.locator("form#approve-extension").count() == 0  # the clerk cannot approve it
     page.context.clear_cookies()
     sign_in(page, base, "张书记")
+    assert no in page.inner_text("section#extension-requests")  # today's page lists what waits for a leader
     page.goto(base + f"/staff/records/{no}")
     assert "需要调取监控核实" in page.inner_text("section#extension-request")
     submit(page, "form#approve-extension")
