@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes
 from handlers import records
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
@@ -190,8 +191,10 @@ def run_job(ctx: Context, job: dict) -> bool:
     matter = ctx.kb.matters.get(record.get("matter") or "")
     window = ctx.kb.center.window(record.get("window") or "")
     if job["kind"] == "appointment_reminder":
-        return records._tell(ctx, record["openid"], ctx.render("appointments/reminder.txt", r=record, matter=matter,
-                                                               window=window), f"appt:{record['no']}:remind:{job['at']}")
+        text = ctx.render("appointments/reminder.txt", r=record, matter=matter, window=window)
+        sent = [records._tell(ctx, record["openid"], part, f"appt:{record['no']}:remind:{job['at']}:{i}")
+                for i, part in enumerate(split_by_bytes(text, WECHAT_TEXT_LIMIT))]  # a long list follows, never cut
+        return all(sent)
     done = ctx.store.records.update_once(
         record["no"], f"followup:{job['at']}", {"status": "done", "result": "已按预约时间办理",
                                                 "closed": ctx.clock.timestamp()},
