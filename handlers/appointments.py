@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes
+from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes
 from handlers import records
 from handlers.contact import NAME, PHONE
 from handlers.context import Context

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 
 class RatingStore:
     """Ratings of bookings; records keep their own rating on the record."""
 
-    def __init__(self, store):
+    def __init__(self, store: "Store"):
         self.s = store
         self.r = store.r
 
