@@ -34,6 +34,9 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  one transaction
   {u:<openid>}:rating            the record (or booking) a citizen is asked to rate
   {rate}:by-ref / :bookings      好差评 of bookings (code -> JSON) and their codes by time (ratings.py)
+  {cal}:years / :version / :once:<what>
+                                 the imported holiday notices by year, a version every process
+                                 watches, one-time steps (calendar.py: CalendarStore)
 """
 from __future__ import annotations
 
