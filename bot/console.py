@@ -14,7 +14,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
 from bot.calendar_import import missing_years, preview, save
 from bot.store.calendar import CalendarStore
 from knowledge.holiday_notice import NoticeError
-from handlers import booking, records
+from handlers import applications, appointments, booking, records
 from handlers.privacy import mask_phones
 from handlers.slots import Rules
 
@@ -60,7 +60,7 @@ def sees_all() -> bool:
 
 
 def may_see(record: dict) -> bool:
-    return sees_all() or record.get("responder") == g.staff["name"]
+    return sees_all() or g.staff["name"] in (record.get("responder"), record.get("registered_by"))
 
 
 def leader_only(view):
@@ -119,7 +119,9 @@ def today():
     day_bookings = sorted(c.store.bookings.of_day(now.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
     staff = c.store.staff_list()
     away = {s["name"]: c.store.away_until(s["name"]) for s in staff}
-    return render("today.html", now=now, counts=counts, missing_years=missing_years(c), overdue=overdue, due_tomorrow=due_tomorrow,
+    extensions = [r for r in rows if r.get("extension")]
+    return render("today.html", now=now, counts=counts, missing_years=missing_years(c), overdue=overdue,
+                  due_tomorrow=due_tomorrow, extensions=extensions,
                   bookings=day_bookings, staff=staff, away=away, outbox=c.store.outbox_counts(),
                   failed=c.store.outbox_list("failed", 5), failed_jobs=c.store.jobs("failed")[-5:],
                   types=c.kb.center.records.types,
@@ -173,7 +175,7 @@ def record_list():
     filters = {k: f.get(k, "") for k in ("type", "status", "staff", "overdue")}
     return render("records.html", rows=rows, since=since, until=until, filters=filters, now=now,
                   types=ctx().kb.center.records.types, labels=records.STATUS_LABEL,
-                  staff=ctx().store.staff_list(), fmt=_fmt, phone=_phone_for)
+                  staff=ctx().store.staff_list(), fmt=_fmt, phone=lambda r: mask_phones(r.get("phone", "")))
 
 
 def _phone_for(record: dict) -> str:
@@ -191,6 +193,51 @@ def _record_or_404(no: str) -> dict:
     return record
 
 
+@bp.route("/records/new", methods=["GET", "POST"])
+def record_new():
+    """A record taken down from a phone call or a visit (首问负责 第四条): the same numbering, responder,
+    due date and hand-offs as one from WeChat."""
+    c = ctx()
+    types = {k: t for k, t in c.kb.center.records.types.items() if k != "rectification"}
+    form = request.form
+    if request.method == "POST":
+        kind = form.get("type", "")
+        try:
+            record = records.register(c, g.staff, kind, form.get("name", "").strip()[:20],
+                                      form.get("phone", "").strip()[:20], form.get("content", "")[:1000],
+                                      form.get("nonce", "")[:64] or secrets.token_hex(8),
+                                      channel="来访" if form.get("channel") == "来访" else "电话")
+        except records.NotAllowed as why:
+            flash(str(why))
+            return Response(render("record_new.html", types=types, form=form, nonce=form.get("nonce", "")), status=400)
+        flash(f"已登记 {record['no']}，首问责任人{record.get('responder') or '中心领导'}；群众未使用微信，答复时请电话联系。")
+        return redirect(url_for("console.record_page", no=record["no"]))
+    return render("record_new.html", types=types, form={}, nonce=secrets.token_hex(8))
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+def application_new():
+    """A window application (办件): accepted, with its printable 承诺通知单, or refused with the reason."""
+    c = ctx()
+    form = request.form
+    if request.method == "POST":
+        key = form.get("nonce", "")[:64] or secrets.token_hex(8)
+        name, phone = form.get("name", "").strip()[:20], form.get("phone", "").strip()[:20]
+        try:
+            if form.get("decision") == "refuse":
+                record = applications.refuse(c, g.staff, form.get("matter", ""), name, phone,
+                                             form.get("reason", "")[:300], key)
+            else:
+                record = applications.accept(c, g.staff, form.get("matter", ""), name, phone, key)
+        except records.NotAllowed as why:
+            flash(str(why))
+            return Response(render("application_new.html", matters=c.kb.matters, form=form, nonce=form.get("nonce", "")),
+                            status=400)
+        flash(f"已登记 {record['no']}，请打印书面通知交群众。")
+        return redirect(url_for("console.record_page", no=record["no"]))
+    return render("application_new.html", matters=c.kb.matters, form={}, nonce=secrets.token_hex(8))
+
+
 @bp.get("/records/<no>")
 def record_page(no: str):
     record = _record_or_404(no)
@@ -198,7 +245,9 @@ def record_page(no: str):
     return render("record.html", r=record, history=c.store.records.history(record["no"]),
                   kind=c.kb.center.records.types[record["type"]], labels=records.STATUS_LABEL,
                   staff=c.store.staff_list(), fmt=_fmt, phone=_phone_for(record),
-                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN)
+                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN,
+                  approver=records.is_leader(c, g.staff),
+                  notice=applications.notice_url(c, record) if record["type"] == "application" else "")
 
 
 ACTIONS = {
@@ -208,9 +257,14 @@ ACTIONS = {
     "finish": lambda c, me, no, f: records.finish(c, me, no, f.get("result", "").strip()),
     "terminate": lambda c, me, no, f: records.terminate(c, me, no, f.get("reason", "").strip()),
     "take": lambda c, me, no, f: records.take(c, me, no),
+    "confirm": lambda c, me, no, f: appointments.confirm(c, me, no, f.get("when", "").strip()[:40]),
+    "propose": lambda c, me, no, f: appointments.confirm(c, me, no, f.get("when", "").strip()[:40], propose=True),
+    "approve-extension": lambda c, me, no, f: records.decide_extension(c, me, no, True),
+    "decline-extension": lambda c, me, no, f: records.decide_extension(c, me, no, False, f.get("note", "").strip()[:200]),
 }
-LABELS = {"reply": "回复已发送给群众", "transfer": "已转办", "extend": "已延期", "finish": "已办结", "terminate": "已终止",
-          "take": "已接单"}
+LABELS = {"confirm": "已确认预约时间并通知群众", "propose": "已向群众提出另约时间",
+          "reply": "回复已发送给群众", "transfer": "已转办", "extend": "已延期", "finish": "已办结", "terminate": "已终止",
+          "take": "已接单", "approve-extension": "已批准延期，已告知群众延期原因", "decline-extension": "已驳回延期申请"}
 
 
 @bp.post("/records/<no>/<action>")
@@ -219,15 +273,20 @@ def record_action(no: str, action: str):
         abort(404)
     record = _record_or_404(no)
     form = request.form
-    needed = {"reply": "text", "finish": "result", "terminate": "reason", "extend": "reason", "transfer": "to"}
+    needed = {"propose": "when", "reply": "text", "finish": "result", "terminate": "reason", "extend": "reason", "transfer": "to"}
     if action in needed and not form.get(needed[action], "").strip():
         flash("请填写内容后再提交。")
     elif action == "extend" and not form.get("days", "").isdigit():
         flash("延期天数须为数字。")
     else:
         try:
-            ACTIONS[action](ctx(), g.staff, record["no"], form)
-            flash(LABELS[action] + "。")
+            done = ACTIONS[action](ctx(), g.staff, record["no"], form)
+            if action == "extend" and done.get("extension"):
+                flash("延期申请已提交，待中心领导审批。")
+            elif action == "reply" and done.get("callback"):
+                flash(f"回复已记录；群众未能通过微信收到，请电话回复：{_phone_for(done) or '未留电话'}。")
+            else:
+                flash(LABELS[action] + "。")
         except records.NotAllowed as why:
             flash(str(why))
     if not may_see(ctx().store.records.get(record["no"])):  # handed to someone else
@@ -259,6 +318,23 @@ def bookings_week():
                   bookings=sorted(week_bookings, key=lambda b: (b["date"], b["start"])), pending=pending,
                   prev=(start - dt.timedelta(days=7)).isoformat(), next=(start + dt.timedelta(days=7)).isoformat(),
                   mask=mask_phones, full=sees_all(), now=c.clock.timestamp())
+
+
+@bp.route("/bookings/new", methods=["GET", "POST"])
+def booking_new():
+    """A booking made by staff for a caller (no WeChat): the same rules and the same seat count."""
+    c = ctx()
+    form = request.form
+    if request.method == "POST":
+        ok, message = booking.book_for_caller(c, g.staff, form.get("resource", ""), form.get("date", ""),
+                                              form.get("start", ""), form.get("name", "").strip()[:20],
+                                              form.get("phone", "").strip()[:20], form.get("nonce", "")[:64])
+        flash(message)
+        if ok:
+            return redirect(url_for("console.bookings_week", resource=form.get("resource"), week=form.get("date")))
+        return Response(render("booking_new.html", resources=c.kb.resources, form=form, nonce=form.get("nonce", "")),
+                        status=400)
+    return render("booking_new.html", resources=c.kb.resources, form={}, nonce=secrets.token_hex(8))
 
 
 @bp.post("/bookings/<code>/<action>")
@@ -353,7 +429,16 @@ def _stats(rows: list[dict]) -> dict:
 def stats():
     since, until = _range()
     data = _stats(_records_between(since, until))
+    for row in ctx().store.ratings.between(*_span(since, until)):  # bookings are rated too
+        if row["label"] in data["ratings"]:
+            data["ratings"][row["label"]] += 1
     return render("stats.html", since=since, until=until, **data)
+
+
+def _span(since: dt.date, until: dt.date) -> tuple[float, float]:
+    tz = ctx().clock.now().tzinfo
+    return (dt.datetime.combine(since, dt.time(0), tz).timestamp(),
+            dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tz).timestamp())
 
 
 EXPORTS = ("records", "bookings", "referrals", "ratings")
@@ -383,6 +468,8 @@ def export(kind: str):
                 if r.get("rating_label"):
                     w.writerow([r["no"], c.kb.center.records.types[r["type"]].label, r.get("responder", ""),
                                 r["rating_label"], r.get("rating_reason", "")])
+            for row in c.store.ratings.between(*_span(since, until)):
+                w.writerow([row["ref"], "预约", "", row["label"], row.get("reason", "")])
     elif kind == "bookings":
         w.writerow(["编号", "场地设备", "日期", "时间", "状态", "预约人", "电话"])
         day = since

@@ -306,6 +306,44 @@ def book(message: Message, session: dict[str, Any], ctx: Context, resource: Reso
     return _confirmed(session, ctx, resource, slot, result.booking or {**booking, "code": result.code}, now)
 
 
+CALLER = "phone:"  # the identity of a caller booked by staff: their phone, since they have no WeChat here
+
+
+def book_for_caller(ctx: Context, staff: dict, resource_id: str, date: str, start: str, name: str, phone: str,
+                    nonce: str) -> tuple[bool, str]:
+    """A booking staff make from the console for someone who phoned or came in: the rules, limits and
+    seat count of a WeChat booking; the caller is told by phone. (done, what to show the clerk)."""
+    resource = ctx.kb.resources.get(resource_id)
+    if resource is None:
+        return False, "请选择场地或设备。"
+    try:
+        day = dt.date.fromisoformat(date)
+        at = dt.time.fromisoformat(start)
+    except ValueError:
+        return False, "日期或时间格式不对。"
+    if not NAME.match(name):
+        return False, "姓名须为2至6个汉字。"
+    if not PHONE.fullmatch(phone or ""):
+        return False, "请填写正确的电话号码。"
+    rules = rules_for(resource, ctx)
+    slot = rules.slot_at(day, at)
+    now = ctx.clock.now()
+    try:
+        if slot is None:
+            rules.check_day(day, now)
+            raise Refusal("outside_hours", hours=rules.hours)
+        rules.check_slot(slot, now)
+    except Refusal as why:
+        return False, ctx.render(f"booking/why_{why.reason}.txt", resource=resource, **why.facts)
+    caller = Message(openid=CALLER + phone, kind="text", text="", msg_id=0, event="staff",
+                     key=f"{staff['name']}:{nonce or now.timestamp()}")
+    reply = book(caller, {}, ctx, resource, rules, slot, {"name": name, "phone": phone})
+    booked = ctx.store.bookings.booked(resource.id, slot.date.strftime("%Y%m%d"), _idempotency(caller))
+    if booked is None:
+        return False, reply.text
+    return True, f"已为{name}预约{resource.name} {booked['date']} {booked['start']}-{booked['end']}，预约编号：{booked['code']}。请电话告知来电群众。"
+
+
 def _idempotency(message: Message) -> str:
     return f"{message.openid}:{message.dedup_key}"
 
@@ -431,6 +469,26 @@ def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
     at = booking["starts"] - REMIND_BEFORE.total_seconds()
     if at > now.timestamp():
         ctx.store.schedule(_reminder_job(booking), at)
+    if not booking["openid"].startswith(CALLER):  # 好差评 after the booking, on WeChat
+        end = dt.datetime.combine(dt.date.fromisoformat(booking["date"]), dt.time.fromisoformat(booking["end"]),
+                                  now.tzinfo)
+        ctx.store.schedule({"kind": "booking_rating", "code": booking["code"], "resource": booking["resource"]},
+                           end.timestamp())
+
+
+def rating_request(job: dict, ctx: Context) -> bool:
+    """After a booking that took place (not cancelled, declined or missed): ask for a 好差评 rating."""
+    from handlers import records
+
+    letters = {r.code: r.id for r in ctx.kb.resources.values()}
+    booking = ctx.store.bookings.get(job["code"], letters)
+    if booking is None or booking["status"] != "confirmed":
+        return False
+    ctx.store.records.ask_rating(booking["openid"], booking["code"])
+    resource = ctx.kb.resources[booking["resource"]]
+    return notify.citizen(ctx, booking["openid"], ctx.render("booking/rate.txt", b=booking, resource=resource,
+                                                            ratings=records.RATINGS),
+                          f"job:booking_rating:{booking['code']}", title="服务评价")
 
 
 def reminder_text(job: dict, ctx: Context) -> tuple[str, str] | None:

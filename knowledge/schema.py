@@ -89,6 +89,8 @@ class Window(Strict):
     name: str
     location: str
     services: str = ""
+    a: str | None = Field(default=None, description="roster name of the window's A holder (AB岗)")
+    b: str | None = Field(default=None, description="roster name of the B holder who stands in when A is away")
 
 
 class Unit(Strict):
@@ -123,6 +125,9 @@ class CalendarYear(Strict):
 
 RECORD_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "delegation", "visit",
                 "rectification")
+# Types a center may leave out of center.yaml: these defaults are used then.
+OPTIONAL_RECORD_TYPES = {"appointment": {"label": "预约办事", "prefix": "YY", "due_days": 1},
+                         "application": {"label": "办件", "prefix": "BJ", "due_days": 5}}
 
 
 class RecordType(Strict):
@@ -144,7 +149,10 @@ class RecordsConfig(Strict):
     @model_validator(mode="after")
     def _all_types(self) -> "RecordsConfig":
         missing = [t for t in RECORD_TYPES if t not in self.types]
-        unknown = [t for t in self.types if t not in RECORD_TYPES]
+        unknown = [t for t in self.types if t not in RECORD_TYPES and t not in OPTIONAL_RECORD_TYPES]
+        for kind, default in OPTIONAL_RECORD_TYPES.items():
+            if kind not in self.types and not missing and not unknown:
+                self.types[kind] = RecordType(**default)
         if missing or unknown:
             raise ValueError(f"types must be exactly {', '.join(RECORD_TYPES)}"
                              + (f"; missing {', '.join(missing)}" if missing else "")

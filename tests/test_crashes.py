@@ -330,7 +330,8 @@ def test_a_retried_booking_whose_first_delivery_died_holding_the_last_seat_is_co
     assert "预约成功" in reply and seat.code in reply  # not "full": the last seat is this message's
     assert store.bookings.seats_taken("gym", "20261124", ["1500"]) == {"1500": 10}
     assert [b["code"] for b in store.bookings.of_user("o_late", 0)] == [seat.code]
-    assert [j for j, _ in store.jobs("due")] == [{"kind": "booking_reminder", "code": seat.code, "resource": "gym"}]
+    assert [j for j, _ in store.jobs("due")] == [{"kind": "booking_reminder", "code": seat.code, "resource": "gym"},
+                                                 {"kind": "booking_rating", "code": seat.code, "resource": "gym"}]
 
 
 # -- the web app ----------------------------------------------------------------------------------------

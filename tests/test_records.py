@@ -154,6 +154,7 @@ def test_yellow_then_red_then_escalation_to_the_leaders(chat, store, staff, cloc
 def test_an_extension_moves_the_deadline_and_tells_the_citizen(chat, store, staff, clock, ctx):
     no = number_of(complain(chat))
     chat.send(f"延期 {no} 3 需要调取监控", user="o_li")
+    chat.send(f"同意延期 {no}", user="o_leader")  # a leader approves it
     assert "12月3日" in last(store, "o_cit") and "需要调取监控" in last(store, "o_cit")
     clock.set(dt.datetime(2026, 11, 30, 17, 31))
     run_jobs(ctx)
@@ -184,7 +185,7 @@ def test_a_delegation_case_runs_its_life_cycle(chat, store, staff):
     assert "补正" in notice and "家庭收入证明" in notice and "户口簿复印件" in notice
     assert "规定的原因" in chat.send(f"终止 {no} 不想办了", user="o_zhao")
     chat.send(f"终止 {no} 4", user="o_zhao")
-    assert "申请人主动撤回" in last(store, "o_del")
+    assert "申请人撤销" in last(store, "o_del")
     assert store.records.get(no)["status"] == "terminated"
 
 

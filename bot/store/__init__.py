@@ -32,7 +32,8 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  (escalations, takeover, registration), numbering, open records by due
                                  time, per-staff and per-citizen indexes; one hash tag, so a change is
                                  one transaction
-  {u:<openid>}:rating            the record a citizen is asked to rate
+  {u:<openid>}:rating            the record (or booking) a citizen is asked to rate
+  {rate}:by-ref / :bookings      好差评 of bookings (code -> JSON) and their codes by time (ratings.py)
   {cal}:years / :version / :once:<what>
                                  the imported holiday notices by year, a version every process
                                  watches, one-time steps (calendar.py: CalendarStore)
@@ -52,6 +53,7 @@ from bot.store.jobs import JOB_LEASE, JOB_MAX_ATTEMPTS, Jobs
 from bot.store.ledgers import Ledgers
 from bot.store.messages import CLAIM_LEASE, PROFILE_TTL, SEEN_TTL, SESSION_TTL, Messages, Seen
 from bot.store.outbox import OUTBOX_KEEP, OUTBOX_LEASE, OUTBOX_MAX_ATTEMPTS, SENT_HISTORY, Outbox, OutboxItem
+from bot.store.ratings import RatingStore
 from bot.store.records import RECORD_IDEMPOTENCY_TTL, RecordStore
 from bot.store.staff import Staff
 from bot.store.tokens import Tokens, TokenStorage
@@ -61,7 +63,7 @@ from handlers.privacy import mask_phones
 __all__ = [
     "BOOKING_KEEP", "CLAIM_LEASE", "IDEMPOTENCY_TTL", "JOB_LEASE", "JOB_MAX_ATTEMPTS", "OUTBOX_KEEP",
     "OUTBOX_LEASE", "OUTBOX_MAX_ATTEMPTS", "PREFIX", "PROFILE_TTL", "RECORD_IDEMPOTENCY_TTL", "REDIS_SCHEMES",
-    "SEEN_TTL", "SENT_HISTORY", "SESSION_TTL", "BookResult", "BookingStore", "OutboxItem", "RecordStore",
+    "SEEN_TTL", "SENT_HISTORY", "SESSION_TTL", "BookResult", "BookingStore", "OutboxItem", "RatingStore", "RecordStore",
     "Seen", "Store", "TokenStorage", "Unreachable", "booking_code_parts", "connect", "mask_phones",
 ]
 
@@ -89,3 +91,7 @@ class Store(Messages, Outbox, Jobs, Staff, Ledgers, Tokens, Connection):
     def asked(self) -> AskedLog:
         """What citizens asked (asked.py)."""
         return AskedLog(self)
+
+    @property
+    def ratings(self) -> RatingStore:
+        return RatingStore(self)
