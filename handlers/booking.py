@@ -405,7 +405,7 @@ def cancel(message: Message, code: str, session: dict[str, Any], ctx: Context) -
     if not ok:
         return Reply(ctx.render("booking/not_active.txt", b=booking, state=result))
     _tell_staff(ctx, resource, "booking/staff_cancelled.txt", result)
-    ctx.store.unschedule(_reminder_job(result))
+    drop_jobs(ctx, result)
     return Reply(ctx.render("booking/cancelled.txt", b=result, resource=resource))
 
 
@@ -448,7 +448,7 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     text = ctx.render(told, b=result, resource=resource, center=ctx.kb.center)
     notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}", title="预约审核结果")
     if result["status"] == "declined":
-        ctx.store.unschedule(_reminder_job(result))
+        drop_jobs(ctx, result)
     return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
 
 
@@ -465,6 +465,16 @@ def _reminder_job(booking: dict) -> dict:
     return {"kind": "booking_reminder", "code": booking["code"], "resource": booking["resource"]}
 
 
+def _rating_job(booking: dict) -> dict:
+    return {"kind": "booking_rating", "code": booking["code"], "resource": booking["resource"]}
+
+
+def drop_jobs(ctx: Context, booking: dict) -> None:
+    """A booking that will not take place keeps no reminder and asks for no rating."""
+    for job in (_reminder_job(booking), _rating_job(booking)):
+        ctx.store.unschedule(job)
+
+
 def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
     at = booking["starts"] - REMIND_BEFORE.total_seconds()
     if at > now.timestamp():
@@ -472,8 +482,7 @@ def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
     if not booking["openid"].startswith(CALLER):  # 好差评 after the booking, on WeChat
         end = dt.datetime.combine(dt.date.fromisoformat(booking["date"]), dt.time.fromisoformat(booking["end"]),
                                   now.tzinfo)
-        ctx.store.schedule({"kind": "booking_rating", "code": booking["code"], "resource": booking["resource"]},
-                           end.timestamp())
+        ctx.store.schedule(_rating_job(booking), end.timestamp())
 
 
 def rating_request(job: dict, ctx: Context) -> bool:
