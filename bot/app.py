@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from bot.clock import Clock
 from bot.config import Settings
 from bot.embedded_redis import ensure_server
+from bot.replay_store import LocalReplayMemory, ReplayMemory
 from bot.store import Store, connect
 from handlers.context import Context
 from knowledge.loader import load
@@ -75,6 +76,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
     app.extensions["centerbot"] = context or build_context(settings)
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
+    store = app.extensions["centerbot"].store
+    app.extensions["centerbot.replay"] = ReplayMemory(store.r, store.prefix)
+    app.extensions["centerbot.replay_local"] = LocalReplayMemory()
 
     from bot import console, pages, webhook
 
