@@ -575,3 +575,52 @@ def test_a_message_whose_web_process_is_killed_mid_request_is_answered_once_by_w
     assert store.bookings.seats_taken("gym", ymd, [slot]) == {slot: 1}
     told = [i.payload["content"] for i in store.outbox_for_user("o_wang")]
     assert sum(code in t and "新预约" in t for t in told) == 1  # the staff are told once
+
+
+# -- `centerbot run` keeps its children alive ------------------------------------------------------------
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _child(parent: int, words: str) -> int | None:
+    return next((pid for pid in _children(parent) if words in _cmdline(pid)), None)
+
+
+def test_centerbot_run_restarts_its_worker_killed_mid_send_and_nothing_is_lost_or_sent_twice(
+        redis_url, redis_client, processes, standin, tmp_path):
+    import socket
+
+    store = Store(redis_client, Clock())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "REDIS_URL": redis_url, "WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": "wxrun",
+           "WECHAT_APP_SECRET": "s3cret", "WECHAT_API_BASE": standin.base, "CENTERBOT_ENV": "development",
+           "CENTERBOT_DATA_DIR": str(tmp_path), "CENTERBOT_SEMANTIC": "off", "CENTERBOT_WORKER_LEASE": str(LEASE)}
+    run = processes.start([sys.executable, "-m", "bot.cli", "run", "--port", str(port), "--workers", "1"],
+                          env, "run", group=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _healthy(url), "centerbot run to serve", timeout=120, alive=(run,))
+    gunicorn = _child(run.pid, "gunicorn")
+    worker = wait_until(lambda: _child(run.pid, "bot.cli worker"), "the worker to start", alive=(run,))
+
+    hold = standin.hold_next(SEND)  # WeChat does not answer: the worker is mid-request
+    store.save_session("o_sup", {})  # the citizen wrote just now: customer-service messages are allowed
+    ids = [store.enqueue("o_sup", "text", {"content": f"第{i}条通知"}, dedup=f"sup:{i}") for i in range(3)]
+    wait_until(hold.arrived.is_set, "the worker to call WeChat", alive=(run,))
+    os.kill(worker, signal.SIGKILL)
+    hold.release.set()  # the request died with the worker; WeChat never took it
+    restarted = wait_until(lambda: (pid := _child(run.pid, "bot.cli worker")) not in (None, worker) and pid,
+                           "the worker to be restarted", timeout=60, alive=(run,))
+    wait_until(lambda: all(i.status == "sent" for i in store.outbox_items(ids)), "every message to be sent",
+               timeout=60, alive=(run,))
+    assert sorted(m["text"]["content"] for m in standin.accepted() if m["touser"] == "o_sup") == \
+        [f"第{i}条通知" for i in range(3)]  # each once: nothing lost, nothing sent twice
+    log = run.log.read_text()
+    assert "worker" in log and "died with signal SIGKILL" in log and f"restarted worker (pid {restarted}" in log
+    assert run.poll() is None and _child(run.pid, "gunicorn") == gunicorn  # the web app went on serving
+    assert _healthy(url)
