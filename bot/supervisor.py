@@ -72,7 +72,7 @@ class Supervisor:
                 child.deaths = 1 if now - child.started >= self.stable else child.deaths + 1
                 wait = self.delay(child)
                 child.restart_at = now + wait
-                log.warning("%s (pid %d) died with %s; restarting it in %.0f s", child.name, child.proc.pid,
+                log.warning("%s (pid %d) died with %s; restarting it in %.1f s", child.name, child.proc.pid,
                             describe_exit(child.proc.returncode), wait)
             if child.restart_at is not None and now >= child.restart_at:
                 try:
@@ -80,7 +80,7 @@ class Supervisor:
                 except OSError as exc:
                     child.deaths += 1
                     child.restart_at = now + self.delay(child)
-                    log.error("cannot restart %s (%s); trying again in %.0f s", child.name, exc,
+                    log.error("cannot restart %s (%s); trying again in %.1f s", child.name, exc,
                               self.delay(child))
                     continue
                 child.restarts += 1

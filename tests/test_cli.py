@@ -176,3 +176,36 @@ def test_staff_away_and_bind_code(settings_env, chat, store):
     code = runner.invoke(main, ["staff", "bind-code", "王芳"], env=settings_env).output.split("绑定 ")[1].strip()
     assert "已绑定" in chat.send(f"绑定 {code}", user="o_wang_real")
     assert store.staff("王芳")["openid"] == "o_wang_real"
+
+
+def test_the_supervisor_restarts_a_child_that_keeps_dying_after_growing_delays(caplog):
+    import logging
+    import threading
+
+    from bot.supervisor import Supervisor
+
+    sup = Supervisor({"flaky": [sys.executable, "-c", "raise SystemExit(3)"],
+                      "steady": [sys.executable, "-c", "import time; time.sleep(60)"]},
+                     dict(os.environ), first_delay=0.1, max_delay=0.4)
+    stop = threading.Event()
+    with caplog.at_level(logging.INFO, logger="centerbot.run"):
+        sup.start()
+        steady = sup.children[1].proc.pid
+        runner = threading.Thread(target=sup.run, args=(stop,), kwargs={"poll": 0.02})
+        runner.start()
+        try:
+            deadline = time.monotonic() + 60
+            while sup.children[0].restarts < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            runner.join()
+            sup.stop()
+    said = [r.getMessage() for r in caplog.records]
+    assert [m.rsplit(" in ", 1)[1] for m in said if "flaky" in m and "died with exit code 3" in m][:4] == \
+        ["0.1 s", "0.2 s", "0.4 s", "0.4 s"]
+    assert sum(m.startswith("restarted flaky") for m in said) >= 4
+    waits = [sup.delay(type(sup.children[0])("x", [], deaths=n)) for n in (1, 2, 3, 4, 5)]
+    assert waits == [0.1, 0.2, 0.4, 0.4, 0.4]  # doubling, capped
+    assert sup.children[0].restarts >= 4 and sup.children[1].proc.pid == steady  # the other one went on
+    assert sup.children[1].proc.poll() is not None  # stopped at the end
