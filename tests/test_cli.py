@@ -209,3 +209,35 @@ def test_the_supervisor_restarts_a_child_that_keeps_dying_after_growing_delays(c
     assert waits == [0.1, 0.2, 0.4, 0.4, 0.4]  # doubling, capped
     assert sup.children[0].restarts >= 4 and sup.children[1].proc.pid == steady  # the other one went on
     assert sup.children[1].proc.poll() is not None  # stopped at the end
+
+
+def test_the_embedded_redis_keeps_its_data_owner_only(tmp_path):
+    import stat
+
+    data = tmp_path / "var"
+    data.mkdir(mode=0o755)
+    (data / "dump.rdb").write_bytes(b"")  # what an older version left world-readable
+    os.chmod(data / "dump.rdb", 0o644)
+    url, _ = ensure_server(data)
+    try:
+        client = redis.Redis.from_url(url)
+        client.set("centerbot:{u:o_x}:profile", "13800138000")
+        client.bgsave()
+        client.bgrewriteaof()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = client.info("persistence")
+            if not info["rdb_bgsave_in_progress"] and not info["aof_rewrite_in_progress"] \
+                    and not info["aof_rewrite_scheduled"]:
+                break
+            time.sleep(0.1)
+        client.close()
+    finally:
+        stop_server(data)  # saves the RDB once more on the way out
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert any(p.name == "dump.rdb" for p in files) and any("appendonly" in str(p) for p in files)
+    loose = {str(p.relative_to(data)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
+             if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert loose == {}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in data.rglob("*") if p.is_dir())
