@@ -61,8 +61,8 @@ def run(host: str, port: int, workers: int) -> None:
         env["REDIS_URL"], started = ensure_server(settings.data_dir)
     click.echo(settings.describe())
     supervisor = Supervisor({
-        "gunicorn": [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                     "--timeout", "30", "bot:create_app()"],
+        "gunicorn": [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind",
+                     f"{host}:{port}", "--workers", str(workers), "--timeout", "30", "bot:create_app()"],
         "worker": [sys.executable, "-m", "bot.cli", "worker"],
     }, env)
     supervisor.start()
@@ -93,6 +93,26 @@ Press Ctrl-C to stop.""")
         if started:
             stop_server(settings.data_dir)
             click.echo("stopped the embedded Redis (data kept in %s)" % settings.data_dir)
+
+
+@main.command()
+def embed() -> None:
+    """Embed the knowledge base into the data directory's cache (gunicorn runs this before its workers
+    start; the workers and the worker then read the vectors instead of each computing them)."""
+    from knowledge import semantic
+    from knowledge.matcher import Matcher
+
+    settings = _settings()
+    try:
+        kb = load(settings.knowledge_dir)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not semantic.available():
+        click.echo("the semantic channel is off or not installed: nothing to embed")
+        return
+    started = time.monotonic()
+    Matcher(kb, cache_dir=settings.data_dir / "cache")
+    click.echo(f"the knowledge base is in the embedding cache ({time.monotonic() - started:.1f} s)")
 
 
 @main.command()

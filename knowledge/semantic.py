@@ -7,6 +7,8 @@ embeds only its new passages.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -72,6 +74,26 @@ def _to_cache(cache_dir: Path, texts: list[str], vectors: "np.ndarray") -> None:
         log.warning("cannot write the embedding cache in %s", cache_dir)
 
 
+@contextlib.contextmanager
+def _cache_lock(cache_dir: Path | None):
+    """One process at a time embeds into a cache directory: the others wait, then read what it wrote
+    (two web workers starting together on a cold cache embed the base once, not twice on two cores)."""
+    if cache_dir is None:
+        yield
+        return
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        fd = os.open(Path(cache_dir) / ".embedding.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        yield  # a read-only cache: embed without it
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class SemanticIndex:
     """Cosine similarity of a question to each of a fixed list of documents."""
 
@@ -86,11 +108,15 @@ class SemanticIndex:
         if missing and cache_dir is not None:
             missing = _from_cache(Path(cache_dir), missing)
         if missing:
-            with _lock:
-                vectors = np.atleast_2d(_model().passage(missing)).astype(np.float32)
-            _memory.update(zip(missing, vectors))
-            if cache_dir is not None:
-                _to_cache(Path(cache_dir), missing, vectors)
+            with _cache_lock(cache_dir):
+                if cache_dir is not None:  # another process may have embedded them while we waited
+                    missing = _from_cache(Path(cache_dir), missing)
+                if missing:
+                    with _lock:
+                        vectors = np.atleast_2d(_model().passage(missing)).astype(np.float32)
+                    _memory.update(zip(missing, vectors))
+                    if cache_dir is not None:
+                        _to_cache(Path(cache_dir), missing, vectors)
         if not docs:
             return np.zeros((0, 384), dtype=np.float32)
         return np.stack([_memory[d] for d in docs])
