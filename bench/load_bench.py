@@ -348,7 +348,7 @@ function request()
   local body = head .. user .. "]]></FromUserName><CreateTime>" .. os.time() ..
     "</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[" .. text ..
     "]]></Content><MsgId>" .. string.format("%%d", base + g) .. "</MsgId></xml>"
-  return wrk.format(nil, nil, nil, body)
+  return wrk.format(nil, signed_path(string.format("%%d", base + g)), nil, body)
 end
 
 function response(status, headers, body)

@@ -42,10 +42,11 @@ def test_the_bench_serves_the_procfile_web_command_on_loopback():
 
 
 @pytest.mark.skipif(not Path(load_bench.WRK).exists(), reason="wrk is not installed (make bench installs it)")
+@pytest.mark.timeout(1800)  # a fresh clone on a busy machine embeds the base before the app listens
 def test_every_request_wrk_sends_is_a_new_message(tmp_path):
     with temporary_server("no") as url:
         env = load_bench.app_env(url, tmp_path / "data", load_bench.SAMPLE)
-        with load_bench.gunicorn("app", env, tmp_path) as app:
+        with load_bench.gunicorn("app", env, tmp_path, timeout=1500) as app:
             r = load_bench.wrk(app, ["帮助"], 60, tmp_path, users=10, messages=60)
             assert r["sent"] == 60 and r["errors"] == 0
             assert load_bench._quiet(app.workers, 30)
