@@ -5,7 +5,8 @@ WeChat signs only (token, timestamp, nonce): the signature says nothing of the b
 window: the same triple with the same body again is WeChat retrying its own request; the same triple
 with another body is a replay of a leaked URL.
 
-Key layout (prefix `centerbot:`): `{replay}:<sha1 of timestamp, nonce and signature>` -> body hash.
+Key layout (prefix `centerbot:`): `{replay:<sha1 of timestamp, nonce and signature>}` -> body hash
+(each key its own hash tag: on a Cluster the memory spreads over every master).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class ReplayMemory:
         self._remember = client.register_script(_REMEMBER)
 
     def key(self, digest: str) -> str:
-        return f"{self.prefix}:{{replay}}:{digest}"
+        return f"{self.prefix}:{{replay:{digest}}}"
 
     def remember(self, timestamp: str, nonce: str, signature: str, body: bytes, keep: int) -> str:
         """NEW the first time a triple is seen, RETRY for the same body again, REPLAY for another body."""
