@@ -5,21 +5,25 @@ import logging
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import redis
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
-from bot.clock import Clock
+from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.embedded_redis import ensure_server
-from bot.replay_store import LocalReplayMemory, ReplayMemory
+from bot.store.replay import LocalReplayMemory, ReplayMemory
 from bot.store import Store, connect
+from handlers.clock import Clock
 from handlers.context import Context
+from knowledge.holiday_law import statutory_days
 from knowledge.loader import load
 
 MAX_BODY = 64 * 1024
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # the console's and the public pages' HTML
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,10 @@ def build_context(settings: Settings, clock: Clock | None = None, store: Store |
     """Load the knowledge base (refusing an invalid one) and open the store."""
     clock = clock or Clock()
     kb = load(settings.knowledge_dir)
-    return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url,
-                         cache_dir=settings.data_dir / "cache", notice_template=settings.notice_template)
+    store = store or open_store(settings, clock)
+    statutory_days(clock.today().year)  # the holidays package loads in ~1 s: at start, not in a reply
+    return Context.build(kb, store, clock, settings.public_url, cache_dir=settings.data_dir / "cache",
+                         notice_template=settings.notice_template, calendar_source=CalendarStore(store))
 
 
 def secret_key(settings: Settings) -> str:
@@ -74,7 +80,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
-    app.extensions["centerbot"] = context or build_context(settings)
+    app.extensions["centerbot"] = context = context or build_context(settings)
+    context.render.add_templates(TEMPLATES)
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
     store = app.extensions["centerbot"].store
     app.extensions["centerbot.replay"] = ReplayMemory(store.r, store.prefix)

@@ -11,11 +11,12 @@ import pytest
 from werkzeug.serving import make_server
 
 from bot import create_app
-from bot.clock import FixedClock
+from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
 from bot.store import Store, connect
+from handlers.clock import FixedClock
 from handlers.context import Context
 from knowledge.loader import load
 from tests.standin import WeChatStandIn
@@ -87,7 +88,7 @@ def settings(settings_env):
 
 @pytest.fixture()
 def ctx(kb, store, clock):
-    return Context.build(kb, store, clock, "https://bot.example.cn")
+    return Context.build(kb, store, clock, "https://bot.example.cn", calendar_source=CalendarStore(store))
 
 
 @pytest.fixture()

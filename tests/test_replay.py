@@ -10,7 +10,7 @@ import pytest
 from bot import create_app
 from bot.config import ConfigError, Settings
 from bot.peer import WeChatPeer
-from bot.replay_store import NEW, REPLAY, RETRY, LocalReplayMemory
+from bot.store.replay import NEW, REPLAY, RETRY, LocalReplayMemory
 from tests.conftest import AES_KEY, APP_ID, TOKEN, Chat
 
 
