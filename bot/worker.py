@@ -205,11 +205,12 @@ class OutboxSender:
         next_calendar_look = 0.0
         while not stop.is_set():
             try:
-                if ctx is not None and time.monotonic() >= next_calendar_look:
+                current = ctx() if callable(ctx) else ctx  # the context in use (live reload)
+                if current is not None and time.monotonic() >= next_calendar_look:
                     next_calendar_look = time.monotonic() + calendar_every
-                    watch_calendar(ctx)
-                if ctx is not None:
-                    run_jobs(ctx, lease=self.lease)
+                    watch_calendar(current)
+                if current is not None:
+                    run_jobs(current, lease=self.lease)
                 busy = self.run_once()
             except Exception:  # a Redis outage must not kill the worker; it resumes when Redis returns
                 log.exception("outbox round failed")

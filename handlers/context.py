@@ -5,6 +5,7 @@ persistence interface): handlers declare what they need; bot/store implements it
 Context. A new storage operation for a handler is named here first."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -54,6 +55,13 @@ class RecordStorage(Protocol):
     def rating_done(self, openid: str) -> None: ...
 
 
+class AskedStorage(Protocol):
+    """What citizens asked: each consultation question and how it went, for the keepers' queue."""
+
+    def log(self, question: str, outcome: str, matter: str = "", choices: list[str] = ()) -> str | None: ...
+    def mark(self, entry_id: str, mark: str, matter: str = "") -> None: ...
+
+
 class Storage(Protocol):
     """Every storage operation a handler uses (bot.store.Store implements it)."""
 
@@ -61,6 +69,8 @@ class Storage(Protocol):
     def bookings(self) -> BookingStorage: ...
     @property
     def records(self) -> RecordStorage: ...
+    @property
+    def asked(self) -> AskedStorage: ...
 
     # citizens
     def profile(self, openid: str) -> dict[str, str]: ...
@@ -94,11 +104,15 @@ class Context:
     @classmethod
     def build(cls, kb: KnowledgeBase, store: Storage, clock: Clock, public_url: str,
               cache_dir: Path | None = None, notice_template: str | None = None,
-              calendar_source: ArrangementSource | None = None) -> "Context":
+              calendar_source: ArrangementSource | None = None, shared=None, progress=None) -> "Context":
         """`calendar_source`: where the imported holiday notices live (bot.store.calendar.CalendarStore)."""
-        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center, calendar_source),
-                   clock=clock,
+        matcher = Matcher(kb, cache_dir=cache_dir, shared=shared, progress=progress)
+        return cls(kb=kb, matcher=matcher, calendar=WorkCalendar(kb.center, calendar_source), clock=clock,
                    store=store, render=Renderer(), public_url=public_url.rstrip("/"), notice_template=notice_template)
+
+    def with_base(self, kb: KnowledgeBase, matcher: Matcher) -> "Context":
+        """The same context over another knowledge base (a live reload)."""
+        return dataclasses.replace(self, kb=kb, matcher=matcher, calendar=WorkCalendar(kb.center, self.calendar.source))
 
     def notice_url(self, matter_id: str) -> str:
         return f"{self.public_url}/notice/{matter_id}"

@@ -36,11 +36,16 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
   {cal}:years / :version / :once:<what>
                                  the imported holiday notices by year, a version every process
                                  watches, one-time steps (calendar.py: CalendarStore)
+  {asked}:log / :e:<id>          what citizens asked: consultation questions, scrubbed, with how they went
+  {kb}:overlay / :rev / :version / :changes / :log, {kbvec}:v / :lock
+                                 the center-made matters over the YAML, their history, the shared
+                                 passage vectors (knowledge.py)
 """
 from __future__ import annotations
 
 import redis
 
+from bot.store.asked import AskedLog
 from bot.store.bookings import BOOKING_KEEP, IDEMPOTENCY_TTL, BookingStore, BookResult, booking_code_parts
 from bot.store.connection import PREFIX, REDIS_SCHEMES, Connection, Unreachable, connect, lua
 from bot.store.jobs import JOB_LEASE, JOB_MAX_ATTEMPTS, Jobs
@@ -79,3 +84,8 @@ class Store(Messages, Outbox, Jobs, Staff, Ledgers, Tokens, Connection):
     @property
     def records(self) -> RecordStore:
         return RecordStore(self)
+
+    @property
+    def asked(self) -> AskedLog:
+        """What citizens asked (asked.py)."""
+        return AskedLog(self)
