@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.embedded_redis import ensure_server
+from bot.store.replay import LocalReplayMemory, ReplayMemory
 from bot.store import Store, connect
 from handlers.clock import Clock
 from handlers.context import Context
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     if live if live is not None else own:
         app.extensions["centerbot.live"] = kb_live.LiveBase(settings, app.extensions).start()
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
+    store = app.extensions["centerbot"].store
+    app.extensions["centerbot.replay"] = ReplayMemory(store.r, store.prefix)
+    app.extensions["centerbot.replay_local"] = LocalReplayMemory()
 
     from bot import console, console_kb, pages, webhook
 
