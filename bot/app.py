@@ -8,17 +8,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.console_sessions import ServerSessions
 from bot.embedded_redis import ensure_server
 from bot.store import Store, connect
 from handlers.context import Context
 from knowledge.loader import load
 
 MAX_BODY = 64 * 1024
+CONSOLE_SESSION_HOURS = 8  # a console sign-in lasts a working day at most
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +57,6 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-class ConsoleSessions(SecureCookieSessionInterface):
-    """Signed-cookie sessions for the staff console; WeChat's calls to the webhook carry no cookie and
-    the webhook keeps no web session, so they skip building a signer and parsing cookies."""
-
-    def __init__(self, webhook_path: str):
-        self.webhook_path = webhook_path
-
-    def open_session(self, app, request):
-        if request.path == self.webhook_path:
-            return self.make_null_session(app)
-        return super().open_session(app, request)
-
-
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -79,10 +67,10 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     from bot import console, pages, webhook
 
     app.secret_key = secret_key(settings)
-    app.session_interface = ConsoleSessions(webhook.PATH)
+    app.session_interface = ServerSessions(webhook.PATH, lifetime=CONSOLE_SESSION_HOURS * 3600)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://") and settings.production,
-                      PERMANENT_SESSION_LIFETIME=8 * 3600)
+                      PERMANENT_SESSION_LIFETIME=CONSOLE_SESSION_HOURS * 3600)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(console.bp)

@@ -9,8 +9,10 @@ import io
 import secrets
 from functools import wraps
 
+import redis
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
+from bot.console_sessions import staff_stamp
 from bot.store import mask_phones
 from handlers import booking, records
 from handlers.slots import Rules
@@ -41,15 +43,30 @@ def _flashes() -> list[str]:
 # -- sign-in, CSRF, roles ------------------------------------------------------------------------
 @bp.before_request
 def guard():
+    if getattr(session, "unavailable", False):
+        raise redis.ConnectionError("console sessions unavailable")  # answered 503 by the app
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
     if request.method == "POST":
         sent = request.form.get("csrf", "")
         if not sent or not hmac.compare_digest(sent, session["csrf"]):
             abort(400, "missing or wrong CSRF token")
-    g.staff = ctx().store.staff(session["staff"]) if session.get("staff") else None
+    g.staff = _signed_in()
     if g.staff is None and request.endpoint != "console.login":
         return redirect(url_for("console.login"))
+
+
+def _signed_in() -> dict | None:
+    """The member this session was granted to, while their role and password are what they were at
+    sign-in and they are on the roster; otherwise the session ends here (revoked)."""
+    if not session.get("staff"):
+        return None
+    member = ctx().store.staff(session["staff"])
+    if member is None or not hmac.compare_digest(staff_stamp(member), session.get("stamp", "")):
+        session.clear()
+        session["csrf"] = secrets.token_urlsafe(24)
+        return None
+    return member
 
 
 def sees_all() -> bool:
@@ -81,7 +98,9 @@ def login():
         if store.check_password(name, request.form.get("password", "")):
             store.clear_failed_logins(who)
             session.clear()
+            session.rotate()  # a new id: one planted before sign-in is worth nothing
             session["staff"] = name
+            session["stamp"] = staff_stamp(store.staff(name))
             session["csrf"] = secrets.token_urlsafe(24)
             return redirect(url_for("console.today"))
         store.count_failed_login(who)
@@ -255,7 +274,8 @@ def bookings_week():
     return render("bookings.html", resource=resource, resources=c.kb.resources, days=days, grid=grid,
                   bookings=sorted(week_bookings, key=lambda b: (b["date"], b["start"])), pending=pending,
                   prev=(start - dt.timedelta(days=7)).isoformat(), next=(start + dt.timedelta(days=7)).isoformat(),
-                  mask=mask_phones, full=sees_all(), now=c.clock.timestamp())
+                  mask=mask_phones, full=sees_all(), now=c.clock.timestamp(),
+                  can_decide=lambda b: booking.may_decide(c, g.staff, c.kb.resources[b["resource"]]))
 
 
 @bp.post("/bookings/<code>/<action>")

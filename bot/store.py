@@ -34,6 +34,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -442,6 +443,13 @@ class Store:
     @property
     def records(self) -> "RecordStore":
         return RecordStore(self)
+
+    @cached_property
+    def access(self) -> "AccessStore":
+        """Console sessions and try limits (bot/access_store.py)."""
+        from bot.access_store import AccessStore
+
+        return AccessStore(self)
 
     def bind_code(self, name: str, code: str, ttl: int = 24 * 3600) -> None:
         """A one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""

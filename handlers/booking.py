@@ -386,6 +386,8 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if booking is None:
         return False, ctx.render("booking/not_found.txt", code=code)
     resource = ctx.kb.resources[booking["resource"]]
+    if not may_decide(ctx, staff, resource):
+        return False, ctx.render("booking/not_yours.txt", b=booking, resource=resource)
     now = ctx.clock.now().timestamp()
     if verb == "同意":
         ok, result = ctx.store.bookings.transition(booking, ("pending",), "confirmed", free=False,
@@ -412,6 +414,13 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if result["status"] == "declined":
         ctx.store.unschedule(_reminder_job(result))
     return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
+
+
+def may_decide(ctx: Context, staff: dict, resource: Resource) -> bool:
+    """Bookings of a resource are decided by its own staff, the leaders and the administrators."""
+    leaders = ctx.kb.center.records.leaders if ctx.kb.center.records else []
+    return (staff["name"] in resource.staff or staff["name"] in leaders
+            or staff.get("role") in ("leader", "admin"))
 
 
 def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) -> None:
