@@ -2,10 +2,8 @@
 exports. Every action calls the same operations as the WeChat commands (handlers.records, booking)."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hmac
-import io
 import secrets
 from functools import wraps
 
@@ -13,6 +11,7 @@ import redis
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
 from bot.console_sessions import staff_stamp
+from bot.exports import csv_bytes
 from bot.store import mask_phones
 from handlers import booking, records
 from handlers.slots import Rules
@@ -330,9 +329,6 @@ def stats():
     return render("stats.html", since=since, until=until, **data)
 
 
-EXPORTS = ("records", "bookings", "referrals", "ratings")
-
-
 @bp.get("/export/<kind>.csv")
 @leader_only
 def export(kind: str):
@@ -340,40 +336,47 @@ def export(kind: str):
         abort(404)
     since, until = _range()
     c = ctx()
-    out = io.StringIO()
-    out.write("\ufeff")  # a BOM, so Excel reads the Chinese as UTF-8
-    w = csv.writer(out)
-    if kind in ("records", "ratings"):
-        rows = _records_between(since, until)
-        if kind == "records":
-            w.writerow(["编号", "类别", "状态", "登记时间", "时限", "办结时间", "首问责任人", "联系人", "电话", "内容", "结果"])
-            for r in rows:
-                w.writerow([r["no"], c.kb.center.records.types[r["type"]].label, records.STATUS_LABEL[r["status"]],
-                            _fmt(r["created"]), _fmt(r["due"]), _fmt(r.get("closed")), r.get("responder", ""),
-                            r.get("name", ""), r.get("phone", ""), r.get("content", ""), r.get("result", "")])
-        else:
-            w.writerow(["编号", "类别", "首问责任人", "评价", "原因"])
-            for r in rows:
-                if r.get("rating_label"):
-                    w.writerow([r["no"], c.kb.center.records.types[r["type"]].label, r.get("responder", ""),
-                                r["rating_label"], r.get("rating_reason", "")])
-    elif kind == "bookings":
-        w.writerow(["编号", "场地设备", "日期", "时间", "状态", "预约人", "电话"])
+    header, rows = EXPORTS[kind](c, since, until)
+    name = f"{kind}-{since.isoformat()}-{until.isoformat()}.csv"
+    return Response(csv_bytes(header, rows), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+def _export_records(c, since: dt.date, until: dt.date):
+    header = ["编号", "类别", "状态", "登记时间", "时限", "办结时间", "首问责任人", "联系人", "电话", "内容", "结果"]
+    return header, ([r["no"], c.kb.center.records.types[r["type"]].label, records.STATUS_LABEL[r["status"]],
+                     _fmt(r["created"]), _fmt(r["due"]), _fmt(r.get("closed")), r.get("responder", ""),
+                     r.get("name", ""), r.get("phone", ""), r.get("content", ""), r.get("result", "")]
+                    for r in _records_between(since, until))
+
+
+def _export_ratings(c, since: dt.date, until: dt.date):
+    header = ["编号", "类别", "首问责任人", "评价", "原因"]
+    return header, ([r["no"], c.kb.center.records.types[r["type"]].label, r.get("responder", ""),
+                     r["rating_label"], r.get("rating_reason", "")]
+                    for r in _records_between(since, until) if r.get("rating_label"))
+
+
+def _export_bookings(c, since: dt.date, until: dt.date):
+    def rows():
         day = since
         while day <= until:
             for b in c.store.bookings.of_day(day.strftime("%Y%m%d")):
-                w.writerow([b["code"], c.kb.resources[b["resource"]].name, b["date"], f"{b['start']}-{b['end']}",
-                            b["status"], b["name"], b["phone"]])
+                yield [b["code"], c.kb.resources[b["resource"]].name, b["date"], f"{b['start']}-{b['end']}",
+                       b["status"], b["name"], b["phone"]]
             day += dt.timedelta(days=1)
-    else:
-        tz = c.clock.now().tzinfo
-        w.writerow(["时间", "类型", "转介单位", "原因", "问题"])
-        units = {u.id: u.name for u in c.kb.center.units}
-        start = dt.datetime.combine(since, dt.time(0), tz).timestamp()
-        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tz).timestamp()
-        for row in c.store.referrals(start, end):
-            w.writerow([_fmt(row["time"]), row["kind"], units.get(row["unit"], row["unit"]), row["reason"],
-                        row["question"]])
-    name = f"{kind}-{since.isoformat()}-{until.isoformat()}.csv"
-    return Response(out.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
+    return ["编号", "场地设备", "日期", "时间", "状态", "预约人", "电话"], rows()
+
+
+def _export_referrals(c, since: dt.date, until: dt.date):
+    tz = c.clock.now().tzinfo
+    units = {u.id: u.name for u in c.kb.center.units}
+    start = dt.datetime.combine(since, dt.time(0), tz).timestamp()
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tz).timestamp()
+    return ["时间", "类型", "转介单位", "原因", "问题"], (
+        [_fmt(row["time"]), row["kind"], units.get(row["unit"], row["unit"]), row["reason"], row["question"]]
+        for row in c.store.referrals(start, end))
+
+
+EXPORTS = {"records": _export_records, "bookings": _export_bookings, "referrals": _export_referrals,
+           "ratings": _export_ratings}

@@ -35,7 +35,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
@@ -43,6 +43,9 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
 from bot.clock import Clock
+
+if TYPE_CHECKING:
+    from bot.access_store import AccessStore
 
 PREFIX = "centerbot"
 SESSION_TTL = 30 * 60
@@ -447,9 +450,9 @@ class Store:
     @cached_property
     def access(self) -> "AccessStore":
         """Console sessions and try limits (bot/access_store.py)."""
-        from bot.access_store import AccessStore
+        from bot.access_store import AccessStore as Access
 
-        return AccessStore(self)
+        return Access(self)
 
     def bind_code(self, name: str, code: str, ttl: int = 24 * 3600) -> None:
         """A one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""
