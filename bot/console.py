@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import re
 import secrets
 from functools import wraps
 
@@ -161,13 +162,40 @@ def _records_between(since: dt.date, until: dt.date) -> list[dict]:
     return [r for r in (store.get(no) for no in store.numbers_between(start, end)) if r and may_see(r)]
 
 
-def _range() -> tuple[dt.date, dt.date]:
-    today_ = ctx().clock.today()
+class BadRequest(Exception):
+    """A request the console refuses with a polite page and status 400 (the message says why)."""
+
+
+@bp.errorhandler(BadRequest)
+def bad_request(why: BadRequest):
+    return Response(render("error.html", message=str(why)), status=400)
+
+
+MAX_RANGE_DAYS = 400  # a date range (filters, statistics, exports) spans at most this many days
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
+def _date_arg(name: str, default: dt.date) -> dt.date:
+    text = (request.args.get(name) or "").strip()
     try:
-        since = dt.date.fromisoformat(request.args.get("since") or (today_ - dt.timedelta(days=30)).isoformat())
-        until = dt.date.fromisoformat(request.args.get("until") or today_.isoformat())
+        day = dt.date.fromisoformat(text) if text else default
     except ValueError:
-        abort(400, "dates are YYYY-MM-DD")
+        raise BadRequest("日期格式应为“年-月-日”，例如 2026-11-23，请修改后再查询。") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(f"日期 {day.isoformat()} 超出可查询的范围（{FIRST_DAY.year}年至{LAST_DAY.year}年），请修改后再查询。")
+    return day
+
+
+def _range() -> tuple[dt.date, dt.date]:
+    """The `since` and `until` dates of a request: within the years the center keeps, in order, at
+    most MAX_RANGE_DAYS apart (a larger range would read every record and booking for nothing)."""
+    today_ = ctx().clock.today()
+    since = _date_arg("since", today_ - dt.timedelta(days=30))
+    until = _date_arg("until", today_)
+    if since > until:
+        raise BadRequest("开始日期晚于结束日期，请修改后再查询。")
+    if (until - since).days + 1 > MAX_RANGE_DAYS:
+        raise BadRequest(f"一次最多查询{MAX_RANGE_DAYS}天，请缩小日期范围后再查询或分段导出。")
     return since, until
 
 
@@ -219,7 +247,7 @@ def record_page(no: str):
 ACTIONS = {
     "reply": lambda c, me, no, f: records.reply(c, me, no, f.get("text", "").strip()),
     "transfer": lambda c, me, no, f: records.transfer(c, me, no, f.get("to", "")),
-    "extend": lambda c, me, no, f: records.extend(c, me, no, int(f.get("days") or 0), f.get("reason", "").strip()),
+    "extend": lambda c, me, no, f: records.extend(c, me, no, int(f["days"].strip()), f.get("reason", "").strip()),
     "finish": lambda c, me, no, f: records.finish(c, me, no, f.get("result", "").strip()),
     "terminate": lambda c, me, no, f: records.terminate(c, me, no, f.get("reason", "").strip()),
     "take": lambda c, me, no, f: records.take(c, me, no),
@@ -237,8 +265,8 @@ def record_action(no: str, action: str):
     needed = {"reply": "text", "finish": "result", "terminate": "reason", "extend": "reason", "transfer": "to"}
     if action in needed and not form.get(needed[action], "").strip():
         flash("请填写内容后再提交。")
-    elif action == "extend" and not form.get("days", "").isdigit():
-        flash("延期天数须为数字。")
+    elif action == "extend" and not re.fullmatch(r"[0-9]{1,6}", form.get("days", "").strip()):
+        flash("延期天数须为数字（工作日）。")
     else:
         try:
             ACTIONS[action](ctx(), g.staff, record["no"], form)
@@ -255,10 +283,7 @@ def record_action(no: str, action: str):
 def bookings_week():
     c = ctx()
     today_ = c.clock.today()
-    try:
-        start = dt.date.fromisoformat(request.args.get("week") or today_.isoformat())
-    except ValueError:
-        abort(400, "week is YYYY-MM-DD")
+    start = _date_arg("week", today_)
     start -= dt.timedelta(days=start.weekday())
     days = [start + dt.timedelta(days=i) for i in range(7)]
     resource = c.kb.resources.get(request.args.get("resource", "")) or next(iter(c.kb.resources.values()))
@@ -284,7 +309,8 @@ def booking_action(code: str, action: str):
         abort(404)
     _, message = booking.decide(ctx(), g.staff, verbs[action], code.upper(), request.form.get("reason", "").strip())
     flash(message)
-    return redirect(request.referrer or url_for("console.bookings_week"))
+    back = request.referrer or ""
+    return redirect(back if back.startswith(request.host_url + "staff/") else url_for("console.bookings_week"))
 
 
 # -- knowledge, stats, export ------------------------------------------------------------------------

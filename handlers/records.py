@@ -22,6 +22,8 @@ STATUS_LABEL = {"new": "待接单", "in_progress": "办理中", "awaiting_materi
 TERMINATION_REASONS = ("申请人提供的材料虚假", "不符合办理条件且无法补正", "应缴税费未缴纳", "申请人主动撤回",
                        "政策调整或不可抗力", "其他原因")
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+MAX_EXTENSION_DAYS = 30  # working days a staff member may extend a record by
+MAX_LEADER_EXTENSION_DAYS = 250  # a leader may approve up to about a year
 
 _TRIGGERS = [("visit", re.compile(r"记者|媒体|采访|来访参观|考察团")), ("consultation", re.compile(r"^(我要|我想)?留言")),
              ("report", re.compile(r"举报")), ("complaint", re.compile(r"投诉|态度|乱收费|推诿|不作为|刁难|服务差|踢皮球|推来推去")),
@@ -249,9 +251,17 @@ def terminate(ctx: Context, staff: dict, no: str, reason: str) -> dict:
     return record
 
 
+def extension_limit(ctx: Context, staff: dict) -> int:
+    """The most working days `staff` may extend a record by: 30 for staff; more for leaders."""
+    leader = staff.get("role") in ("leader", "admin") or staff["name"] in ctx.kb.center.records.leaders
+    return MAX_LEADER_EXTENSION_DAYS if leader else MAX_EXTENSION_DAYS
+
+
 def extend(ctx: Context, staff: dict, no: str, days: int, reason: str) -> dict:
-    if days < 1:
-        raise NotAllowed("延期天数至少为1个工作日。")
+    limit = extension_limit(ctx, staff)
+    if not 1 <= days <= limit:
+        raise NotAllowed(f"延期天数须为1至{limit}个工作日。" + (
+            "" if limit > MAX_EXTENSION_DAYS else f"确需延期超过{limit}个工作日的，请报中心领导审批。"))
     record = _load_for(ctx, staff, no)
     old_due = dt.datetime.fromtimestamp(float(record["due"]), ctx.clock.now().tzinfo)
     due = due_at(ctx, days, old_due)

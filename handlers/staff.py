@@ -15,7 +15,7 @@ COMMANDS = {
     "转办": re.compile(rf"^转办\s*{_NO}\s+(\S+)\s*$"),
     "办结": re.compile(rf"^办结\s*{_NO}\s+(.+)$", re.S),
     "终止": re.compile(rf"^终止\s*{_NO}\s+(.+)$", re.S),
-    "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,2}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
+    "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,9}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
     "补正": re.compile(rf"^补正\s*{_NO}\s+(.+)$", re.S),
     "办理": re.compile(rf"^办理\s*{_NO}\s*$"),
 }
