@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +38,15 @@ BIND_CODE_LENGTH = 12  # 32**12 = 2**60 codes
 def new_bind_code() -> str:
     """A one-time 绑定 code of 12 characters (60 bits): guessing one is hopeless within the try limits."""
     return "".join(secrets.choice(BIND_CODE_ALPHABET) for _ in range(BIND_CODE_LENGTH))
+
+
+@lru_cache(maxsize=1)
+def dummy_password_hash() -> str:
+    """A hash made like real ones (same method and cost) of a password nobody knows, checked for names
+    that have none, so that a sign-in takes as long for an unknown name as for a known one."""
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(secrets.token_urlsafe(24))
 
 
 def new_session_id() -> str:

@@ -564,8 +564,13 @@ class Store:
     def check_password(self, name: str, password: str) -> bool:
         from werkzeug.security import check_password_hash
 
+        from bot.access_store import dummy_password_hash
+
         member = self.staff(name)
-        return bool(member and member.get("password") and check_password_hash(member["password"], password))
+        stored = (member or {}).get("password")
+        # an unknown name (or one without a password) costs the same hash work: timing reveals no names
+        matches = check_password_hash(stored or dummy_password_hash(), password)
+        return bool(stored) and matches
 
     def count_failed_login(self, who: str, window: int = 900) -> int:
         key = self.key("console", "failed", who)

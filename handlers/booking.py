@@ -7,6 +7,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from bot.store import mask_phones
 from handlers import notify
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
@@ -369,6 +370,29 @@ def cancel(message: Message, code: str, session: dict[str, Any], ctx: Context) -
     _tell_staff(ctx, resource, "booking/staff_cancelled.txt", result)
     ctx.store.unschedule(_reminder_job(result))
     return Reply(ctx.render("booking/cancelled.txt", b=result, resource=resource))
+
+
+def release_all(ctx: Context, openid: str) -> list[dict]:
+    """On unsubscribe: cancel the person's bookings still to come, give their seats back at once, keep
+    only masked name and phone on them, and tell each resource's staff. Returns the cancelled bookings."""
+    now = ctx.clock.now()
+    cancelled = []
+    for b in ctx.store.bookings.of_user(openid, now.timestamp()):
+        resource = ctx.kb.resources.get(b["resource"])
+        if b["status"] not in ACTIVE or resource is None:
+            continue
+        ok, result = ctx.store.bookings.transition(b, ACTIVE, "cancelled", free=True, cancelled=now.timestamp(),
+                                                   cancelled_by="unsubscribe", name=_mask_name(b.get("name", "")),
+                                                   phone=mask_phones(b.get("phone", "")))
+        if ok:
+            ctx.store.unschedule(_reminder_job(result))
+            _tell_staff(ctx, resource, "booking/staff_unsubscribed.txt", result)
+            cancelled.append(result)
+    return cancelled
+
+
+def _mask_name(name: str) -> str:
+    return name[:1] + "*" * (len(name) - 1) if name else ""
 
 
 # -- staff ---------------------------------------------------------------------------------------------
