@@ -7,6 +7,8 @@ Key layout (prefix `centerbot:`):
   {limit}:<what>:<who>                    a counter of tries in a window (INCR, expiring)
   {limit}:once:<what>                     set once (SET NX) so a warning is given once per window
   {u:<openid>}:records-day:<yyyymmdd>     the idempotency keys of the records a citizen made that day
+  {staff}:bindcode:<id>                   a one-time 绑定 code: hash of name, sha256 of its secret part,
+                                           wrong tries (the code is voided at BIND_CODE_TRIES)
 """
 from __future__ import annotations
 
@@ -31,8 +33,28 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return {1, n + 1}
 """
 
+# Redeem a 绑定 code: the right secret ends the code and names the member; a wrong one counts a try
+# against the code, and voids it at the limit. KEYS: the code's hash; ARGV: sha256 of the secret, limit.
+# Returns {outcome, name}: ok, wrong, voided (this try reached the limit) or unknown.
+_REDEEM = """
+local name = redis.call('HGET', KEYS[1], 'name')
+if not name then return {'unknown', ''} end
+if redis.call('HGET', KEYS[1], 'secret') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return {'ok', name}
+end
+if redis.call('HINCRBY', KEYS[1], 'tries', 1) >= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return {'voided', name}
+end
+return {'wrong', name}
+"""
+
 BIND_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed from paper
-BIND_CODE_LENGTH = 12  # 32**12 = 2**60 codes
+BIND_CODE_ID = 4  # the code's first characters find it; the other 8 (40 bits) are its secret
+BIND_CODE_LENGTH = 12  # 32**12 = 2**60 codes to guess blind
+BIND_CODE_TRIES = 3  # wrong secrets for one code before it is voided
+BIND_CODE_TTL = 24 * 3600
 
 
 def new_bind_code() -> str:
@@ -60,6 +82,7 @@ class AccessStore:
         self.s = store
         self.r = store.r
         self._take_daily = store.r.register_script(_TAKE_DAILY)
+        self._redeem = store.r.register_script(_REDEEM)
 
     # -- console sessions ------------------------------------------------------------------------
     def _session_key(self, sid: str) -> str:
@@ -118,3 +141,32 @@ class AccessStore:
 
     def daily_records(self, openid: str, day: str) -> int:
         return int(self.r.scard(self._day_key(openid, day)))
+
+    # -- 绑定 codes ----------------------------------------------------------------------------------
+    def _code_key(self, code_id: str) -> str:
+        return self.s.key("staff", "bindcode", code_id)
+
+    def issue_bind_code(self, name: str, ttl: int = BIND_CODE_TTL) -> str:
+        """A new one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""
+        code = new_bind_code()
+        key = self._code_key(code[:BIND_CODE_ID])
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping={"name": name, "secret": _digest(code[BIND_CODE_ID:]), "tries": 0})
+        pipe.expire(key, ttl)
+        pipe.execute()
+        return code
+
+    def redeem_bind_code(self, code: str) -> tuple[str, str]:
+        """(outcome, name) for a code sent with 绑定: ok, wrong (a known code's wrong secret), voided
+        (that wrong try was its last) or unknown (no such code)."""
+        code = code.strip().upper()
+        if len(code) != BIND_CODE_LENGTH:
+            return "unknown", ""
+        outcome, name = self._redeem(keys=[self._code_key(code[:BIND_CODE_ID])],
+                                     args=[_digest(code[BIND_CODE_ID:]), BIND_CODE_TRIES])
+        return outcome, name
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

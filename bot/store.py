@@ -454,13 +454,6 @@ class Store:
 
         return Access(self)
 
-    def bind_code(self, name: str, code: str, ttl: int = 24 * 3600) -> None:
-        """A one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""
-        self.r.set(self.key("staff", "bind", code), name, ex=ttl)
-
-    def use_bind_code(self, code: str) -> str | None:
-        return self.r.getdel(self.key("staff", "bind", code))
-
     def set_away(self, name: str, until: float | None) -> None:
         if until is None:
             self.r.hdel(self.key("staff", "away"), name)

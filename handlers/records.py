@@ -32,7 +32,7 @@ _START = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映(问题|情�
 _LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|记者|媒体采访")
 _DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 _MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题)$")
-_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
+_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4,})$", re.I)
 _ANONYMOUS = re.compile(r"^(匿名|不留名|不想留名|不方便留名|不说)$")
 
 
@@ -374,6 +374,9 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
 
 def start(session: dict[str, Any], ctx: Context, kind: str, content: str, message: Message | None = None) -> Reply:
     """Open a record form; content already said is not asked again."""
+    refusal = over_daily_limit(ctx, message.openid) if message is not None else None
+    if refusal is not None:
+        return refusal
     session["flow"] = FORM
     form: dict[str, Any] = {"type": kind}
     if kind == "delegation":
@@ -444,6 +447,9 @@ def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Rep
     session.pop("slots", None)
     if message is None:
         return Reply(ctx.render("common/busy.txt"))
+    refusal = over_daily_limit(ctx, message.openid, f"{message.openid}:{message.dedup_key}")
+    if refusal is not None:
+        return refusal
     kind = form["type"]
     if kind == "delegation":
         matter = ctx.kb.matters.get(form.get("matter", ""))
@@ -456,6 +462,27 @@ def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Rep
                        f"{message.openid}:{message.dedup_key}")
     return Reply(ctx.render("records/confirmed.txt", r=record, kind=ctx.kb.center.records.types[kind],
                             due=_date(record["due"]), center=ctx.kb.center))
+
+
+def over_daily_limit(ctx: Context, openid: str, idempotency: str | None = None) -> Reply | None:
+    """The polite refusal when a citizen reached the day's limit of new records, else None. Without
+    `idempotency` only a look (before a form starts); with it, the record is counted, atomically, so
+    that many messages at once cannot pass the limit (a retry of a counted message passes). The
+    leaders are told once a day per citizen, with the numbers of that day's records."""
+    if not openid:
+        return None
+    limit = ctx.kb.center.records.daily_per_person
+    day = ctx.clock.now().strftime("%Y%m%d")
+    if idempotency is None:
+        if ctx.store.access.daily_records(openid, day) < limit:
+            return None
+    elif ctx.store.access.take_daily_record(openid, day, idempotency, limit)[0]:
+        return None
+    numbers = [r["no"] for r in ctx.store.records.of_user(openid) if r["no"][2:10] == day]
+    text = ctx.render("records/daily_limit_staff.txt", limit=limit, numbers=numbers)
+    for leader in ctx.kb.center.records.leaders:
+        _tell_staff(ctx, leader, text, f"daily-limit:{openid}:{day}")
+    return Reply(ctx.render("records/daily_limit.txt", limit=limit, center=ctx.kb.center))
 
 
 def _ask(session: dict[str, Any], ctx: Context, slot: str, retry: bool = False) -> Reply:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import records
+from handlers import binding, records
 from handlers.context import Context
 from handlers.message import Message, Reply
 
-_NO = r"([A-Za-z]{2}\d{8}-\d{4})"
+_NO = r"([A-Za-z]{2}\d{8}-\d{4,})"
 COMMANDS = {
     "接单": re.compile(rf"^接单\s*{_NO}\s*$"),
     "回复": re.compile(rf"^回复\s*{_NO}\s+(.+)$", re.S),
@@ -34,12 +34,7 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     text = message.text.strip()
     bind = _BIND.match(text)
     if bind:
-        name = ctx.store.use_bind_code(bind[1])
-        if name is None or ctx.store.staff(name) is None:
-            return Reply(ctx.render("staff/bind_failed.txt"))
-        member = ctx.store.staff(name)
-        ctx.store.add_staff(name, message.openid, member.get("role", "window"), member.get("backup", ""))
-        return Reply(ctx.render("staff/bound.txt", name=name))
+        return binding.bind(message, ctx, bind[1])
     staff = ctx.store.staff_by_openid(message.openid)
     if text == "待办":
         mine = [r for r in ctx.store.records.of_staff(staff["name"]) if r["status"] in records.OPEN]

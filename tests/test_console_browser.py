@@ -37,7 +37,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 PASSWORDS = {"李强": "li-pass-1234", "王芳": "wang-pass-1234", "张书记": "leader-pass-1234",
              "陈刚": "chen-pass-1234", "赵敏": "zhao-pass-1234"}
-RECORD_NO = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4})")
+RECORD_NO = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4,})")
 BOOKING_CODE = re.compile(r"预约编号：([A-Z]+\d{8,})")
 TIMEOUT_MS = 15_000
 
