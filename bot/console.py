@@ -241,7 +241,8 @@ def record_page(no: str):
     return render("record.html", r=record, history=c.store.records.history(record["no"]),
                   kind=c.kb.center.records.types[record["type"]], labels=records.STATUS_LABEL,
                   staff=c.store.staff_list(), fmt=_fmt, phone=_phone_for(record),
-                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN)
+                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN,
+                  max_days=records.extension_limit(c, g.staff))
 
 
 ACTIONS = {
