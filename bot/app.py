@@ -10,6 +10,7 @@ import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from bot.access_store import dummy_password_hash
 from bot.clock import Clock
 from bot.config import Settings
 from bot.console_sessions import ServerSessions
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     from bot import console, pages, webhook
 
     app.secret_key = secret_key(settings)
+    dummy_password_hash()  # made now, so the first sign-in with an unknown name takes no longer than others
     app.session_interface = ServerSessions(webhook.PATH, lifetime=CONSOLE_SESSION_HOURS * 3600)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://") and settings.production,

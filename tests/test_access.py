@@ -158,7 +158,7 @@ def test_a_citizens_formula_is_text_in_every_export(client, chat, people, store)
     chat.send(f"办结 {no} -已处理", user="o_li")
     chat.send("5", user="o_evil")
     chat.send("@SUM(1+1)*cmd|' /C calc'!A0", user="o_evil")  # the reason of a bad rating
-    chat.send('+cmd|" /C calc"!A0 护照怎么办', user="o_ref")  # a referral
+    chat.send('+cmd|" /C calc"!A0 办护照去哪', user="o_ref")  # a referral
     sign_in(client, "张书记")
     seen = []
     for kind in ("records", "ratings", "referrals", "bookings"):
@@ -166,7 +166,8 @@ def test_a_citizens_formula_is_text_in_every_export(client, chat, people, store)
         assert res.status_code == 200
         seen += cells(res)
     assert "'" + evil in seen and "'-已处理" in seen and "'@SUM(1+1)*cmd|' /C calc'!A0" in seen
-    assert not [c for c in seen if c[:1] in "=+-@\t\r"], [c for c in seen if c[:1] in "=+-@\t\r"]
+    assert any(c.startswith("'+cmd") for c in seen)  # the referral ledger's question
+    assert not [c for c in seen if c and c[0] in "=+-@\t\r"]
 
 
 # -- 4. bounds ---------------------------------------------------------------------------------------
