@@ -319,3 +319,9 @@ def test_unsubscribing_cancels_coming_bookings_frees_seats_and_tells_the_staff(c
     assert booking["status"] == "cancelled" and booking["phone"] == "138****8000" and booking["name"] == "张*"
     assert any(code in t and "取消关注" in t for t in texts_to(store, "o_wang"))
     assert not any(code in str(job) for job, _ in store.jobs("due"))  # no reminder left
+
+
+@pytest.mark.parametrize("day", ["9999年12月31日", "0001年1月1日", "9999-12-31"])
+def test_a_booking_for_an_absurd_day_is_refused_politely(chat, day):
+    reply = chat.send(f"预约 健身房 {day} 上午10点 张三 13800138000", user="o_far")
+    assert "请" in reply and "预约成功" not in reply
