@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     dummy_password_hash()  # made now, so the first sign-in with an unknown name takes no longer than others
     app.session_interface = ServerSessions(webhook.PATH, lifetime=CONSOLE_SESSION_HOURS * 3600)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_PATH=console.bp.url_prefix,  # sent to the console only
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://") and settings.production,
                       PERMANENT_SESSION_LIFETIME=CONSOLE_SESSION_HOURS * 3600)
     app.register_blueprint(webhook.bp)

@@ -64,6 +64,7 @@ def _signed_in() -> dict | None:
     member = ctx().store.staff(session["staff"])
     if member is None or not hmac.compare_digest(staff_stamp(member), session.get("stamp", "")):
         session.clear()
+        session.rotate()  # the old id ends here, for whoever holds a copy of it
         session["csrf"] = secrets.token_urlsafe(24)
         return None
     return member

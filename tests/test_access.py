@@ -79,13 +79,13 @@ def test_a_clerk_of_another_resource_cannot_approve_in_the_console(client, chat,
 
 # -- 2. console sessions live on the server --------------------------------------------------------
 def session_cookie(client):
-    cookie = client.get_cookie("session")
+    cookie = client.get_cookie("session", path="/staff")
     return cookie.value if cookie else ""
 
 
 def with_cookie(app, value):
     thief = app.test_client()
-    thief.set_cookie("session", value)
+    thief.set_cookie("session", value, path="/staff")
     return thief
 
 
