@@ -13,8 +13,8 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
 
 from bot.console_sessions import staff_stamp
 from bot.exports import csv_bytes
-from bot.store import mask_phones
 from handlers import booking, records
+from handlers.privacy import mask_phones
 from handlers.slots import Rules
 
 bp = Blueprint("console", __name__, url_prefix="/staff")

@@ -7,11 +7,11 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from bot.store import mask_phones
 from handlers import notify
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.privacy import mask_phones
 from handlers.slots import Refusal, Rules, Slot
 from handlers.when import parse_day, parse_period, parse_time
 from knowledge.matcher import normalize

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import werkzeug.security
 
-from bot.access_store import BIND_CODE_LENGTH
+from bot.store.access import BIND_CODE_LENGTH
 from bot.exports import safe_cell
 from handlers import binding, records
 from tests.test_console import csrf_of, sign_in

@@ -21,35 +21,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bot.store import Store
 
-# Take one of a citizen's new records of a day, unless the limit is reached; the same idempotency key
-# (WeChat's retry of the message that made the record) is always allowed and counted once.
-# KEYS: the day's set; ARGV: idempotency key, limit, TTL. Returns {allowed (1/0), count}.
-_TAKE_DAILY = """
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {1, redis.call('SCARD', KEYS[1])} end
-local n = redis.call('SCARD', KEYS[1])
-if n >= tonumber(ARGV[2]) then return {0, n} end
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return {1, n + 1}
-"""
-
-# Redeem a 绑定 code: the right secret ends the code and names the member; a wrong one counts a try
-# against the code, and voids it at the limit. KEYS: the code's hash; ARGV: sha256 of the secret, limit.
-# Returns {outcome, name}: ok, wrong, voided (this try reached the limit) or unknown.
-_REDEEM = """
-local name = redis.call('HGET', KEYS[1], 'name')
-if not name then return {'unknown', ''} end
-if redis.call('HGET', KEYS[1], 'secret') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return {'ok', name}
-end
-if redis.call('HINCRBY', KEYS[1], 'tries', 1) >= tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[1])
-  return {'voided', name}
-end
-return {'wrong', name}
-"""
-
 BIND_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed from paper
 BIND_CODE_ID = 4  # the code's first characters find it; the other 8 (40 bits) are its secret
 BIND_CODE_LENGTH = 12  # 32**12 = 2**60 codes to guess blind
@@ -78,11 +49,12 @@ def new_session_id() -> str:
 class AccessStore:
     """Console sessions, try counters and once-only warnings (named operations over the store's Redis)."""
 
+    # Lua scripts (bot/store/<name>.lua), registered on the Store when it is built
+    SCRIPTS = {"_take_daily_record": "take_daily_record", "_redeem_bind_code": "redeem_bind_code"}
+
     def __init__(self, store: "Store"):
         self.s = store
         self.r = store.r
-        self._take_daily = store.r.register_script(_TAKE_DAILY)
-        self._redeem = store.r.register_script(_REDEEM)
 
     # -- console sessions ------------------------------------------------------------------------
     def _session_key(self, sid: str) -> str:
@@ -135,7 +107,7 @@ class AccessStore:
 
     def take_daily_record(self, openid: str, day: str, idempotency: str, limit: int) -> tuple[bool, int]:
         """(allowed, records that day) for one more record of `openid` on `day` (yyyymmdd)."""
-        allowed, count = self._take_daily(keys=[self._day_key(openid, day)],
+        allowed, count = self.s._take_daily_record(keys=[self._day_key(openid, day)],
                                           args=[idempotency, limit, 2 * 24 * 3600])
         return bool(allowed), int(count)
 
@@ -163,7 +135,7 @@ class AccessStore:
         code = code.strip().upper()
         if len(code) != BIND_CODE_LENGTH:
             return "unknown", ""
-        outcome, name = self._redeem(keys=[self._code_key(code[:BIND_CODE_ID])],
+        outcome, name = self.s._redeem_bind_code(keys=[self._code_key(code[:BIND_CODE_ID])],
                                      args=[_digest(code[BIND_CODE_ID:]), BIND_CODE_TRIES])
         return outcome, name
 

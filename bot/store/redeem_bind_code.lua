@@ -1,0 +1,3 @@
+-- Redeem a 绑定 code: the right secret ends the code and names the member; a wrong one counts a try
+-- against the code, and voids it at the limit. KEYS: the code's hash; ARGV: sha256 of the secret, limit.
+-- Returns {outcome, name}: ok, wrong, voided (this try reached the limit) or unknown.

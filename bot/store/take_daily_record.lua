@@ -1,0 +1,3 @@
+-- Take one of a citizen's new records of a day, unless the limit is reached; the same idempotency key
+-- (WeChat's retry of the message that made the record) is always allowed and counted once.
+-- KEYS: the day's set; ARGV: idempotency key, limit, TTL. Returns {allowed (1/0), count}.
