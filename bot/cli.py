@@ -671,13 +671,10 @@ def staff_away(name: str, until: str | None) -> None:
 @click.argument("name")
 def staff_bind_code(name: str) -> None:
     """A one-time code (valid 24 h) the staff member sends as "绑定 <code>" to bind their own WeChat."""
-    import secrets
-
     store = _store(_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}: add them first (any placeholder openid)")
-    code = secrets.token_hex(4).upper()
-    store.bind_code(name, code)
+    code = store.access.issue_bind_code(name)
     click.echo(f"{name} sends this to the center's account within 24 hours:  绑定 {code}")
 
 

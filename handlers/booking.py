@@ -11,6 +11,7 @@ from handlers import notify
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.privacy import mask_phones
 from handlers.slots import Refusal, Rules, Slot
 from handlers.when import parse_day, parse_period, parse_time
 from knowledge.matcher import normalize
@@ -409,6 +410,29 @@ def cancel(message: Message, code: str, session: dict[str, Any], ctx: Context) -
     return Reply(ctx.render("booking/cancelled.txt", b=result, resource=resource))
 
 
+def release_all(ctx: Context, openid: str) -> list[dict]:
+    """On unsubscribe: cancel the person's bookings still to come, give their seats back at once, keep
+    only masked name and phone on them, and tell each resource's staff. Returns the cancelled bookings."""
+    now = ctx.clock.now()
+    cancelled = []
+    for b in ctx.store.bookings.of_user(openid, now.timestamp()):
+        resource = ctx.kb.resources.get(b["resource"])
+        if b["status"] not in ACTIVE or resource is None:
+            continue
+        ok, result = ctx.store.bookings.transition(b, ACTIVE, "cancelled", free=True, cancelled=now.timestamp(),
+                                                   cancelled_by="unsubscribe", name=_mask_name(b.get("name", "")),
+                                                   phone=mask_phones(b.get("phone", "")))
+        if ok:
+            ctx.store.unschedule(_reminder_job(result))
+            _tell_staff(ctx, resource, "booking/staff_unsubscribed.txt", result)
+            cancelled.append(result)
+    return cancelled
+
+
+def _mask_name(name: str) -> str:
+    return name[:1] + "*" * (len(name) - 1) if name else ""
+
+
 # -- staff ---------------------------------------------------------------------------------------------
 def staff_command(message: Message, verb: str, code: str, reason: str, ctx: Context) -> Reply:
     staff = ctx.store.staff_by_openid(message.openid)
@@ -424,6 +448,8 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if booking is None:
         return False, ctx.render("booking/not_found.txt", code=code)
     resource = ctx.kb.resources[booking["resource"]]
+    if not may_decide(ctx, staff, resource):
+        return False, ctx.render("booking/not_yours.txt", b=booking, resource=resource)
     now = ctx.clock.now().timestamp()
     if verb == "同意":
         ok, result = ctx.store.bookings.transition(booking, ("pending",), "confirmed", free=False,
@@ -450,6 +476,13 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if result["status"] == "declined":
         drop_jobs(ctx, result)
     return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
+
+
+def may_decide(ctx: Context, staff: dict, resource: Resource) -> bool:
+    """Bookings of a resource are decided by its own staff, the leaders and the administrators."""
+    leaders = ctx.kb.center.records.leaders if ctx.kb.center.records else []
+    return (staff["name"] in resource.staff or staff["name"] in leaders
+            or staff.get("role") in ("leader", "admin"))
 
 
 def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) -> None:

@@ -22,6 +22,8 @@ STATUS_LABEL = {"new": "待接单", "in_progress": "办理中", "awaiting_materi
 TERMINATION_REASONS = ("申请人提供的材料虚假", "不符合办理条件且无法补正", "应缴税费未缴纳", "申请人撤销",
                        "政策调整或不可抗力", "其他原因")
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+MAX_EXTENSION_DAYS = 30  # working days a staff member may extend a record by
+MAX_LEADER_EXTENSION_DAYS = 250  # a leader may approve up to about a year
 
 _VISIT = r"记者|媒体|采访|来访参观|考察团|代表团|参观考察|考察学习|学习考察|来中心参观|想来参观|参观学习"
 _TRIGGERS = [("visit", re.compile(_VISIT)), ("consultation", re.compile(r"^(我要|我想)?留言")),
@@ -35,8 +37,8 @@ _ACCUSE = re.compile(r"^(我要|我想|我来)?(投诉|举报)")  # "投诉代�
 _STAFF_WORDS = re.compile(r"代办员|工作人员|窗口|办事员|干部|领导|帮办员|首问")
 _DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 _MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题)$")
-_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})(?:\s*(\d{4}))?$", re.I)
-_WITHDRAW_NO = re.compile(r"^(?:撤销|撤回|取消)(?:代办|帮办|委托|办件)?\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
+_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4,})(?:\s+(\d{4}))?$", re.I)
+_WITHDRAW_NO = re.compile(r"^(?:撤销|撤回|取消)(?:代办|帮办|委托|办件)?\s*([A-Z]{2}\d{8}-\d{4,})$", re.I)
 _WITHDRAW_WORDS = re.compile(r"(撤销|撤回|取消|不用|不要|不需要|不想)(让|请|麻烦|叫)?(你们|您们|中心)?(帮我|给我|替我)?(再)?"
                              r"(代办|帮办|委托)"
                              r"|(代办|帮办|委托)(申请)?(我)?(不办了|不要了|不用了|不需要了|撤销|撤回|取消)")
@@ -106,7 +108,7 @@ def responder_for(ctx: Context, kind: RecordType, avoid: list[str] | tuple = (),
 
 
 _ROLE_WORDS = re.compile(r"代办员|帮办员|窗口工作人员|窗口人员|工作人员|首问责任人|办事员|经办人")
-_RECORD_NO = re.compile(r"[A-Z]{2}\d{8}-\d{4}", re.I)
+_RECORD_NO = re.compile(r"[A-Z]{2}\d{8}-\d{4,}", re.I)
 
 
 def named_staff(ctx: Context, text: str, openid: str = "") -> list[str]:
@@ -392,14 +394,21 @@ def withdraw(ctx: Context, openid: str, no: str) -> tuple[dict | None, str]:
 
 # -- 延期: the staff member asks, a leader decides -------------------------------------------------
 def is_leader(ctx: Context, staff: dict) -> bool:
-    return staff.get("role") == "leader" or staff["name"] in ctx.kb.center.records.leaders
+    return staff.get("role") in ("leader", "admin") or staff["name"] in ctx.kb.center.records.leaders
+
+
+def extension_limit(ctx: Context, staff: dict) -> int:
+    """The most working days `staff` may extend a record by: 30 for staff; more for leaders."""
+    return MAX_LEADER_EXTENSION_DAYS if is_leader(ctx, staff) else MAX_EXTENSION_DAYS
 
 
 def extend(ctx: Context, staff: dict, no: str, days: int, reason: str) -> dict:
     """Ask for an extension of `days` working days; it takes effect when a leader approves it (a leader's
     own extension takes effect at once). The citizen hears of it, with the reason, only once approved."""
-    if days < 1:
-        raise NotAllowed("延期天数至少为1个工作日。")
+    limit = extension_limit(ctx, staff)
+    if not 1 <= days <= limit:
+        raise NotAllowed(f"延期天数须为1至{limit}个工作日。" + (
+            "" if limit > MAX_EXTENSION_DAYS else f"确需延期超过{limit}个工作日的，请报中心领导审批。"))
     record = _load_for(ctx, staff, no)
     if is_leader(ctx, staff):
         return _apply_extension(ctx, record, days, reason, staff["name"], staff["name"])
@@ -611,6 +620,9 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
 
 def start(session: dict[str, Any], ctx: Context, kind: str, content: str, message: Message | None = None) -> Reply:
     """Open a record form; content already said is not asked again."""
+    refusal = over_daily_limit(ctx, message.openid) if message is not None else None
+    if refusal is not None:
+        return refusal
     session["flow"] = FORM
     form: dict[str, Any] = {"type": kind}
     if kind == "delegation":
@@ -702,6 +714,9 @@ def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Rep
     session.pop("slots", None)
     if message is None:
         return Reply(ctx.render("common/busy.txt"))
+    refusal = over_daily_limit(ctx, message.openid, f"{message.openid}:{message.dedup_key}")
+    if refusal is not None:
+        return refusal
     kind = form["type"]
     if kind == "delegation":
         matter = ctx.kb.matters.get(form.get("matter", ""))
@@ -721,6 +736,27 @@ def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Rep
                        f"{message.openid}:{message.dedup_key}", **extra)
     return Reply(ctx.render("records/confirmed.txt", r=record, kind=ctx.kb.center.records.types[kind],
                             due=_date(record["due"]), center=ctx.kb.center))
+
+
+def over_daily_limit(ctx: Context, openid: str, idempotency: str | None = None) -> Reply | None:
+    """The polite refusal when a citizen reached the day's limit of new records, else None. Without
+    `idempotency` only a look (before a form starts); with it, the record is counted, atomically, so
+    that many messages at once cannot pass the limit (a retry of a counted message passes). The
+    leaders are told once a day per citizen, with the numbers of that day's records."""
+    if not openid:
+        return None
+    limit = ctx.kb.center.records.daily_per_person
+    day = ctx.clock.now().strftime("%Y%m%d")
+    if idempotency is None:
+        if ctx.store.access.daily_records(openid, day) < limit:
+            return None
+    elif ctx.store.access.take_daily_record(openid, day, idempotency, limit)[0]:
+        return None
+    numbers = [r["no"] for r in ctx.store.records.of_user(openid) if r["no"][2:10] == day]
+    text = ctx.render("records/daily_limit_staff.txt", limit=limit, numbers=numbers)
+    for leader in ctx.kb.center.records.leaders:
+        _tell_staff(ctx, leader, text, f"daily-limit:{openid}:{day}")
+    return Reply(ctx.render("records/daily_limit.txt", limit=limit, center=ctx.kb.center))
 
 
 def _ask(session: dict[str, Any], ctx: Context, slot: str, retry: bool = False) -> Reply:

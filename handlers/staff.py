@@ -5,18 +5,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import applications, appointments, records
+from handlers import applications, appointments, binding, records
 from handlers.context import Context
 from handlers.message import Message, Reply
 
-_NO = r"([A-Za-z]{2}\d{8}-\d{4})"
+_NO = r"([A-Za-z]{2}\d{8}-\d{4,})"
 COMMANDS = {
     "接单": re.compile(rf"^接单\s*{_NO}\s*$"),
     "回复": re.compile(rf"^回复\s*{_NO}\s+(.+)$", re.S),
     "转办": re.compile(rf"^转办\s*{_NO}\s+(\S+)\s*$"),
     "办结": re.compile(rf"^办结\s*{_NO}\s+(.+)$", re.S),
     "终止": re.compile(rf"^终止\s*{_NO}\s+(.+)$", re.S),
-    "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,2}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
+    "延期": re.compile(rf"^延期\s*{_NO}\s+(\d{{1,9}})\s*(?:天|个工作日)?\s+(.+)$", re.S),
     "补正": re.compile(rf"^补正\s*{_NO}\s+(.+)$", re.S),
     "办理": re.compile(rf"^办理\s*{_NO}\s*$"),
     "退回": re.compile(rf"^退回\s*{_NO}\s+(.+)$", re.S),
@@ -52,12 +52,7 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     text = message.text.strip()
     bind = _BIND.match(text)
     if bind:
-        name = ctx.store.use_bind_code(bind[1])
-        if name is None or ctx.store.staff(name) is None:
-            return Reply(ctx.render("staff/bind_failed.txt"))
-        member = ctx.store.staff(name)
-        ctx.store.add_staff(name, message.openid, member.get("role", "window"), member.get("backup", ""))
-        return Reply(ctx.render("staff/bound.txt", name=name))
+        return binding.bind(message, ctx, bind[1])
     staff = ctx.store.staff_by_openid(message.openid)
     if text.startswith("登记"):
         return register(message, staff, text, ctx)

@@ -144,6 +144,8 @@ class RecordType(Strict):
 class RecordsConfig(Strict):
     takeover_minutes: int = Field(default=30, ge=1, description="working minutes A has to take a record")
     leaders: list[str] = Field(default=[], description="roster names of the center's leaders")
+    daily_per_person: int = Field(default=5, ge=1, le=1000,
+                                  description="new records one citizen (WeChat user) may make a day")
     types: dict[str, RecordType]
 
     @model_validator(mode="after")

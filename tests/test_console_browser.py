@@ -39,7 +39,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 PASSWORDS = {"李强": "li-pass-1234", "王芳": "wang-pass-1234", "张书记": "leader-pass-1234",
              "陈刚": "chen-pass-1234", "赵敏": "zhao-pass-1234"}
-RECORD_NO = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4})")
+RECORD_NO = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4,})")
 BOOKING_CODE = re.compile(r"预约编号：([A-Z]+\d{8,})")
 TIMEOUT_MS = 15_000
 
@@ -340,6 +340,47 @@ def test_transferring_a_record_hands_it_over_and_keeps_the_clerk_on_a_page(page,
 def last_text(store, openid: str) -> str:
     items = store.outbox_for_user(openid)
     return items[-1].payload.get("content", "") if items else ""
+
+
+def test_a_clerk_of_another_resource_gets_no_approve_button_and_a_forged_one_is_refused(page, base, staff, chat,
+                                                                                          mctx):
+    reply = chat.send("预约 会议室 周四 上午 王五 13700001111", user="o_meet3")
+    code = BOOKING_CODE.search(reply)[1]
+    sign_in(page, base, "王芳")  # the gym's and reading room's clerk; the meeting room is 李强's
+    page.goto(base + "/staff/bookings?resource=meeting-room")
+    assert code in page.content()
+    assert page.locator(f'form.approve[action="/staff/bookings/{code}/approve"]').count() == 0
+    token = page.locator('input[name="csrf"]').first.get_attribute("value")
+    for action, data in (("approve", {}), ("decline", {"reason": "不想给"})):
+        res = page.request.post(f"{base}/staff/bookings/{code}/{action}", form={"csrf": token, **data})
+        assert "不能处理" in res.text()  # the flash on the page it is sent back to
+    letters = {r.code: r.id for r in mctx.kb.resources.values()}
+    assert mctx.store.bookings.get(code, letters)["status"] == "pending"
+
+
+def test_a_copied_session_cookie_is_dead_after_signing_out(page, browser, base, staff):
+    sign_in(page, base, "赵敏")
+    copied = page.context.cookies()
+    assert copied
+    submit(page, 'form[action="/staff/logout"]')
+    other = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    try:
+        other.add_cookies(copied)
+        thief = other.new_page()
+        thief.goto(base + "/staff/")
+        assert path_of(thief.url) == "/staff/login"
+    finally:
+        other.close()
+
+
+def test_a_password_change_ends_the_members_open_session(page, base, staff):
+    sign_in(page, base, "赵敏")
+    assert path_of(page.url) == "/staff/"
+    staff.set_password("赵敏", PASSWORDS["赵敏"])  # set again: a new hash, so every session of hers ends
+    page.goto(base + "/staff/records")
+    assert path_of(page.url) == "/staff/login"
+    sign_in(page, base, "赵敏")
+    assert path_of(page.url) == "/staff/"
 
 
 def test_the_leader_approves_a_pending_meeting_room_booking(page, base, staff, pending_booking, mctx):
