@@ -9,19 +9,22 @@ from pathlib import Path
 
 import redis
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from bot.store.calendar import CalendarStore
 from bot.config import Settings
+from bot.console_sessions import ServerSessions
 from bot.embedded_redis import ensure_server
+from bot.store.replay import LocalReplayMemory, ReplayMemory
 from bot.store import Store, connect
+from bot.store.access import dummy_password_hash
 from handlers.clock import Clock
 from handlers.context import Context
 from knowledge.holiday_law import statutory_days
 from bot import kb_live
 
 MAX_BODY = 64 * 1024
+CONSOLE_SESSION_HOURS = 8  # a console sign-in lasts a working day at most
 TEMPLATES = Path(__file__).resolve().parent / "templates"  # the console's and the public pages' HTML
 
 log = logging.getLogger(__name__)
@@ -66,19 +69,6 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-class ConsoleSessions(SecureCookieSessionInterface):
-    """Signed-cookie sessions for the staff console; WeChat's calls to the webhook carry no cookie and
-    the webhook keeps no web session, so they skip building a signer and parsing cookies."""
-
-    def __init__(self, webhook_path: str):
-        self.webhook_path = webhook_path
-
-    def open_session(self, app, request):
-        if request.path == self.webhook_path:
-            return self.make_null_session(app)
-        return super().open_session(app, request)
-
-
 def create_app(settings: Settings | None = None, *, context: Context | None = None,
                live: bool | None = None) -> Flask:
     """`live`: follow changes of the knowledge base (default: when the app loads its own context)."""
@@ -93,14 +83,19 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     if live if live is not None else own:
         app.extensions["centerbot.live"] = kb_live.LiveBase(settings, app.extensions).start()
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
+    store = app.extensions["centerbot"].store
+    app.extensions["centerbot.replay"] = ReplayMemory(store.r, store.prefix)
+    app.extensions["centerbot.replay_local"] = LocalReplayMemory()
 
     from bot import console, console_kb, pages, webhook
 
     app.secret_key = secret_key(settings)
-    app.session_interface = ConsoleSessions(webhook.PATH)
+    dummy_password_hash()  # made now, so the first sign-in with an unknown name takes no longer than others
+    app.session_interface = ServerSessions(webhook.PATH, lifetime=CONSOLE_SESSION_HOURS * 3600)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_PATH=console.bp.url_prefix,  # sent to the console only
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://") and settings.production,
-                      PERMANENT_SESSION_LIFETIME=8 * 3600)
+                      PERMANENT_SESSION_LIFETIME=CONSOLE_SESSION_HOURS * 3600)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(console.bp)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -46,8 +45,10 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)), show_default="2")
 def run(host: str, port: int, workers: int) -> None:
-    """Serve the bot with gunicorn plus the worker (embedded Redis unless REDIS_URL is set)."""
+    """Serve the bot with gunicorn plus the worker (embedded Redis unless REDIS_URL is set); a child that
+    dies is restarted with a growing delay, the others go on."""
     from bot.embedded_redis import ensure_server, stop_server
+    from bot.supervisor import Supervisor
 
     settings = _settings()
     try:
@@ -59,9 +60,12 @@ def run(host: str, port: int, workers: int) -> None:
     if not settings.redis_url:
         env["REDIS_URL"], started = ensure_server(settings.data_dir)
     click.echo(settings.describe())
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
-                            str(workers), "--timeout", "30", "bot:create_app()"], env=env)
-    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env)
+    supervisor = Supervisor({
+        "gunicorn": [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind",
+                     f"{host}:{port}", "--workers", str(workers), "--timeout", "30", "bot:create_app()"],
+        "worker": [sys.executable, "-m", "bot.cli", "worker"],
+    }, env)
+    supervisor.start()
     url = f"http://{host}:{port}"
     click.echo(f"""
 centerbot is serving on {url}  (webhook: {url}/wechat, health: {url}/healthz)
@@ -70,25 +74,45 @@ Talk to it from another terminal:
   .venv/bin/centerbot say "党费怎么交"       # one exchange
 Point a WeChat test account's server URL at {url}/wechat with token "{settings.token}".
 Press Ctrl-C to stop.""")
+
+    def watch_redis() -> None:
+        """The embedded Redis runs on its own (daemonized): start it again if it stopped."""
+        nonlocal started
+        if not settings.redis_url and ensure_server(settings.data_dir)[1]:
+            started = True
+            logging.getLogger("centerbot.run").warning("the embedded Redis had stopped; started it again")
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.is_set() and web.poll() is None and worker.poll() is None:
-            stop.wait(0.5)
+        supervisor.run(stop, watch=watch_redis)
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in (web, worker):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        supervisor.stop()
         if started:
             stop_server(settings.data_dir)
             click.echo("stopped the embedded Redis (data kept in %s)" % settings.data_dir)
+
+
+@main.command()
+def embed() -> None:
+    """Embed the knowledge base into the data directory's cache (gunicorn runs this before its workers
+    start; the workers and the worker then read the vectors instead of each computing them)."""
+    from knowledge import semantic
+    from knowledge.matcher import Matcher
+
+    settings = _settings()
+    try:
+        kb = load(settings.knowledge_dir)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not semantic.available():
+        click.echo("the semantic channel is off or not installed: nothing to embed")
+        return
+    started = time.monotonic()
+    Matcher(kb, cache_dir=settings.data_dir / "cache")
+    click.echo(f"the knowledge base is in the embedding cache ({time.monotonic() - started:.1f} s)")
 
 
 @main.command()
@@ -647,13 +671,10 @@ def staff_away(name: str, until: str | None) -> None:
 @click.argument("name")
 def staff_bind_code(name: str) -> None:
     """A one-time code (valid 24 h) the staff member sends as "绑定 <code>" to bind their own WeChat."""
-    import secrets
-
     store = _store(_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}: add them first (any placeholder openid)")
-    code = secrets.token_hex(4).upper()
-    store.bind_code(name, code)
+    code = store.access.issue_bind_code(name)
     click.echo(f"{name} sends this to the center's account within 24 hours:  绑定 {code}")
 
 

@@ -31,11 +31,15 @@ def retry_delay(attempts_so_far: int) -> float | None:
 
 def run_job(ctx, job: dict) -> bool:
     """Carry out one job; True when it did something new. Safe to run twice: every effect is idempotent."""
-    from handlers import booking, calendar_change, notify, records  # the jobs speak the conversation's language
+    from handlers import appointments, booking, calendar_change, notify, records  # the jobs speak the conversation's language
 
     kind = job.get("kind", "")
     if kind.startswith("record_"):
         return records.run_job(ctx, job)
+    if kind.startswith("appointment_"):
+        return appointments.run_job(ctx, job)
+    if kind == "booking_rating":
+        return booking.rating_request(job, ctx)
     if kind == "calendar_changed":
         return calendar_change.run(ctx, job)
     if kind == "booking_reminder":

@@ -59,7 +59,7 @@ def _tell(ctx: Context, cancelled: dict, now: dt.datetime) -> None:
                       info=ctx.calendar.day(day), days=options, center=ctx.kb.center)
     notify.citizen(ctx, cancelled["openid"], text, f"booking:{cancelled['code']}:calendar", title="预约取消通知")
     booking._tell_staff(ctx, resource, "booking/staff_calendar_cancelled.txt", cancelled)
-    ctx.store.unschedule(booking._reminder_job(cancelled))
+    booking.drop_jobs(ctx, cancelled)
 
 
 def _nearest_days(rules: Rules, ctx: Context, day: dt.date, now: dt.datetime, limit: int = 3) -> list[dt.date]:

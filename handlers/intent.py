@@ -31,8 +31,8 @@ RECORD_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|
                          r"记者|媒体采访")
 DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 RECORDS_MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题|我的投诉|我的代办|我的求助)$")
-RECORD_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
-RECORD_NO = re.compile(r"[A-Z]{2}\d{8}-\d{4}", re.I)
+RECORD_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4,})(?:\s+(\d{4}))?$", re.I)
+RECORD_NO = re.compile(r"[A-Z]{2}\d{8}-\d{4,}", re.I)
 # "how do I complain / is delegation free": a question about a service, answered before anything starts
 HOW = re.compile(r"^(请问)?(怎么|如何|怎样|咋|在哪里?|哪里|去哪)(才能)?(投诉|举报|反映|求助|提建议|提意见|留言|申请帮办|申请代办|帮办|代办)"
                  r"|(投诉|举报|反映|求助|建议|意见|留言|帮办|代办).{0,6}(怎么|如何|怎样|咋)(提|申请|办|弄|操作|投诉|举报|反映|留言|找)?"
@@ -40,7 +40,7 @@ HOW = re.compile(r"^(请问)?(怎么|如何|怎样|咋|在哪里?|哪里|去哪)
                  r"|^(什么是|啥是)(帮办|代办)")
 BOOKING_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用|借|能用|可以用|用一下|还有位置|有位置|有空位|有空吗|空着吗|开放吗|去健身|想去")
 BOOKING_COMMAND = re.compile(r"^(我的预约|查询预约|查看预约|预约查询|我的订单)$|^取消预约")
-WITHDRAW = re.compile(r"(撤销|撤回|撤掉|不办了|不要了|不用了).{0,8}[A-Z]{2}\d{8}-\d{4}|[A-Z]{2}\d{8}-\d{4}.{0,10}(撤销|撤回|撤掉|不办了|不要了|不用了)",
+WITHDRAW = re.compile(r"(撤销|撤回|撤掉|不办了|不要了|不用了).{0,8}[A-Z]{2}\d{8}-\d{4,}|[A-Z]{2}\d{8}-\d{4,}.{0,10}(撤销|撤回|撤掉|不办了|不要了|不用了)",
                       re.I)
 
 

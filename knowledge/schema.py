@@ -89,6 +89,8 @@ class Window(Strict):
     name: str
     location: str
     services: str = ""
+    a: str | None = Field(default=None, description="roster name of the window's A holder (AB岗)")
+    b: str | None = Field(default=None, description="roster name of the B holder who stands in when A is away")
 
 
 class Unit(Strict):
@@ -123,6 +125,9 @@ class CalendarYear(Strict):
 
 RECORD_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "delegation", "visit",
                 "rectification")
+# Types a center may leave out of center.yaml: these defaults are used then.
+OPTIONAL_RECORD_TYPES = {"appointment": {"label": "预约办事", "prefix": "YY", "due_days": 1},
+                         "application": {"label": "办件", "prefix": "BJ", "due_days": 5}}
 
 
 class RecordType(Strict):
@@ -139,12 +144,17 @@ class RecordType(Strict):
 class RecordsConfig(Strict):
     takeover_minutes: int = Field(default=30, ge=1, description="working minutes A has to take a record")
     leaders: list[str] = Field(default=[], description="roster names of the center's leaders")
+    daily_per_person: int = Field(default=5, ge=1, le=1000,
+                                  description="new records one citizen (WeChat user) may make a day")
     types: dict[str, RecordType]
 
     @model_validator(mode="after")
     def _all_types(self) -> "RecordsConfig":
         missing = [t for t in RECORD_TYPES if t not in self.types]
-        unknown = [t for t in self.types if t not in RECORD_TYPES]
+        unknown = [t for t in self.types if t not in RECORD_TYPES and t not in OPTIONAL_RECORD_TYPES]
+        for kind, default in OPTIONAL_RECORD_TYPES.items():
+            if kind not in self.types and not missing and not unknown:
+                self.types[kind] = RecordType(**default)
         if missing or unknown:
             raise ValueError(f"types must be exactly {', '.join(RECORD_TYPES)}"
                              + (f"; missing {', '.join(missing)}" if missing else "")
