@@ -386,7 +386,7 @@ def book_for_caller(ctx: Context, staff: dict, resource_id: str, date: str, star
     except ValueError:
         return False, "日期或时间格式不对。"
     if names.read_name(name)[0] != name:
-        return False, f"“{name}”不像一个姓名：{names.read_name(name)[1] or '请写预约人的真实姓名'}。"
+        return False, f"姓名须为预约人的真实姓名（{names.read_name(name)[1] or '请核对'}）。"
     if not PHONE.fullmatch(phone or ""):
         return False, "请填写正确的电话号码。"
     rules = rules_for(resource, ctx)

@@ -253,7 +253,7 @@ def register(ctx: Context, staff: dict, kind_id: str, name: str, phone: str, con
     if not content:
         raise NotAllowed("请写明来电或来访的内容。")
     if name and name != "匿名" and names.read_name(name)[0] != name:
-        raise NotAllowed(f"“{name}”不像一个姓名：{names.read_name(name)[1] or '请写真实姓名'}，或写“匿名”。")
+        raise NotAllowed(f"姓名须为真实姓名（{names.read_name(name)[1] or '请核对'}），或写“匿名”。")
     if phone and not PHONE.fullmatch(phone):
         raise NotAllowed(f"“{phone}”不像一个电话号码，请核对。")
     extra: dict[str, Any] = {"registered_by": staff["name"], "channel": channel, "callback": "1", **more}
@@ -566,7 +566,7 @@ def on_withdrawal(message: Message, session: dict[str, Any], ctx: Context) -> Re
     if not cases and session.get("flow") == FORM:  # a request still being filled in: it is dropped
         session.pop("flow", None)
         session.pop("slots", None)
-        return Reply(ctx.render("common/cancelled.txt", had_flow=True))
+        return Reply(ctx.render("common/cancelled.txt", had_flow=True, what="代办申请"))
     return Reply(ctx.render("records/withdraw_which.txt", cases=cases))
 
 
