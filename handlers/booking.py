@@ -486,7 +486,7 @@ def release_all(ctx: Context, openid: str) -> list[dict]:
                                                    cancelled_by="unsubscribe", name=_mask_name(b.get("name", "")),
                                                    phone=mask_phones(b.get("phone", "")))
         if ok:
-            ctx.store.unschedule(_reminder_job(result))
+            drop_jobs(ctx, result)
             _tell_staff(ctx, resource, "booking/staff_unsubscribed.txt", result)
             cancelled.append(result)
     return cancelled
