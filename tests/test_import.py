@@ -17,7 +17,7 @@ from bot.kb_live import load_current, stores, validator
 from bot.store.knowledge import Conflict
 from handlers.consult import notification
 from handlers.context import Context
-from knowledge import importer
+from knowledge import cells, importer
 from knowledge.loader import KnowledgeError, load
 from tests.conftest import SAMPLE, TOKEN, Chat
 from bot.peer import WeChatPeer
@@ -57,18 +57,18 @@ def test_materials_are_read_in_every_numbering_with_form_and_copies():
                  "(1)居民身份证（原件及复印件）(2)户口簿复印件2份(3)残疾证（如有）".replace("(2)", "；(2)").replace("(3)", "；(3)"),
                  "①居民身份证（原件及复印件）\n②户口簿复印件2份\n③残疾证（如有）",
                  "居民身份证（原件及复印件）；户口簿复印件2份；残疾证（如有）"):
-        items = [importer.parse_material(t) for t in importer.split_items(text, semicolons=True)]
+        items = [cells.parse_material(t) for t in cells.split_items(text, semicolons=True)]
         assert [m["name"] for m in items] == ["居民身份证", "户口簿", "残疾证"], text
         assert [m["form"] for m in items] == ["原件及复印件", "复印件", ""], text
         assert items[1]["copies"] == 2 and items[2]["required"] is False and items[0]["required"] is True
 
 
 def test_time_limits_are_read_as_working_days_or_kept_as_words():
-    assert importer.parse_days("7(工作日)")[:2] == (7, "")
-    assert importer.parse_days("７个工作日")[:2] == (7, "")  # full-width digit
-    assert importer.parse_days("即办")[:2] == (0, "")
-    assert importer.parse_days("当场办结")[:2] == (0, "")
-    assert importer.parse_days("30(自然日)") == (None, "30(自然日)", False)
+    assert cells.parse_days("7(工作日)")[:2] == (7, "")
+    assert cells.parse_days("７个工作日")[:2] == (7, "")  # full-width digit
+    assert cells.parse_days("即办")[:2] == (0, "")
+    assert cells.parse_days("当场办结")[:2] == (0, "")
+    assert cells.parse_days("30(自然日)") == (None, "30(自然日)", False)
 
 
 def test_title_rows_merged_cells_full_width_and_renamed_headers_are_read(tmp_path):
