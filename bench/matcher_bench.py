@@ -15,7 +15,10 @@ from tests.eval.evaluate import load_questions
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "knowledge" / "sample"
-GUANGAN = ROOT.parent / "shared" / "data" / "guangan-matter-names.json"
+# shared/ beside the clone (or beside the folder of worktrees a clone may sit in)
+GUANGAN = next((d / "shared" / "data" / "guangan-matter-names.json" for d in (ROOT.parent, ROOT.parent.parent)
+                if (d / "shared" / "data" / "guangan-matter-names.json").exists()),
+               ROOT.parent / "shared" / "data" / "guangan-matter-names.json")
 CACHE = ROOT / "var" / "bench-cache"
 VARIANTS = ("", "（新办）", "（变更）", "（注销）", "（补办）", "（延续）", "（市级）", "（县级）", "（乡镇）")
 

@@ -413,11 +413,12 @@ class Matcher:
                        for j, longer, start2 in spans) for start in starts):
                 scores[idx] *= OVERSHADOWED
 
-    def score(self, query: str, text: str = "") -> "Sheet":
+    def score(self, query: str, text: str = "", semantic: bool | None = None) -> "Sheet":
         """Every matter's and unit's score for a question.
 
         `query` is the normalized question; `text` the question as written, for the semantic
-        channel, which is consulted only when the lexical channels are not already sure.
+        channel, which is consulted only when the lexical channels are not already sure (`semantic`
+        True or False overrides that, to measure what the channel changes).
         """
         term_scores = self._scan(query)
         self._overshadow(query, term_scores)
@@ -443,8 +444,10 @@ class Matcher:
         asked = self.directions_in(query)
         sheet = Sheet(lexical_top=0.0, lexical_unit=max(unit_score.values(), default=0.0), asked=asked,
                       lexical=dict(matter_score))
-        if self.semantic is not None and text and not self._lexically_sure(matter_score):
-            sims = self._similarities(_t2s().convert(text))
+        if semantic is None:
+            semantic = not self._lexically_sure(matter_score)
+        if self.semantic is not None and text and semantic:
+            sims = self._similarities(self.semantic_text(text))
             n, u = len(self.matters), len(self.units)
             for i in np.flatnonzero(sims[:n + u] > SEMANTIC_BASE).tolist():
                 boost = SEMANTIC_WEIGHT * 100 * (float(sims[i]) - SEMANTIC_BASE)
@@ -467,6 +470,11 @@ class Matcher:
                              key=lambda p: -p[1])
         return sheet
 
+    @staticmethod
+    def semantic_text(text: str) -> str:
+        """What the embedding reads of a question: the text in simplified characters."""
+        return _t2s().convert(text)
+
     def _similarities(self, text: str) -> "np.ndarray":
         """Cosine similarity of a question to each matter, each unit, then each report example."""
         raw = self.semantic.similarities(text)
@@ -481,10 +489,10 @@ class Matcher:
         return top >= LEXICAL_SURE and top - runner_up >= CLEAR_LEAD
 
     # -- the decision ---------------------------------------------------------------------------
-    def match(self, text: str) -> MatchResult:
+    def match(self, text: str, semantic: bool | None = None) -> MatchResult:
         text = without_courtesy(text)
         query = normalize(_latin_pinyin_to_han(text, self.syllable_chars))
-        sheet = self.score(query, text)
+        sheet = self.score(query, text, semantic)
         matters = sheet.matters
         top = matters[0].score if matters else 0.0
         unit, unit_score = sheet.units[0] if sheet.units else (None, 0.0)
