@@ -82,8 +82,7 @@ def timings(matcher: Matcher, questions: list[str], rounds: int = 3) -> dict:
     for q in questions[:20]:
         matcher.match(q)  # warm up
     for _ in range(rounds):
-        if matcher.semantic is not None:
-            matcher.semantic._query.cache_clear()  # measure embeddings, not the repeat-question cache
+        matcher.clear_caches()  # measure matching and embeddings, not the repeat-question caches
         for q in questions:
             t = time.perf_counter()
             matcher.match(q)

@@ -24,8 +24,25 @@ NONE_OF_THESE = re.compile(r"^(都不是|都不对|没有|不是|以上都不是
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 
 
+# Rendered notifications: a pure function of the matter, its base and the public address, asked again and
+# again. Keyed by the base's identity (a reloaded base renders afresh); bounded.
+_NOTICES: dict[tuple[int, str, str], tuple[object, Matter, Reply]] = {}
+NOTICE_CACHE = 1024
+
+
 def notification(matter: Matter, ctx: Context) -> Reply:
     """The one-time notification of a matter, whole; over WeChat's byte budget it goes in parts."""
+    key = (id(ctx.kb), matter.id, ctx.public_url)
+    kept = _NOTICES.get(key)
+    if kept is None or kept[0] is not ctx.kb or kept[1] is not matter:
+        if len(_NOTICES) >= NOTICE_CACHE:
+            _NOTICES.clear()
+        kept = _NOTICES[key] = (ctx.kb, matter, _notification(matter, ctx))
+    reply = kept[2]
+    return Reply(reply.text, followups=list(reply.followups))
+
+
+def _notification(matter: Matter, ctx: Context) -> Reply:
     window = ctx.kb.center.window(matter.window)
     full = ctx.render("consult/notice.txt", m=matter, window=window, center=ctx.kb.center,
                       url=ctx.notice_url(matter.id))

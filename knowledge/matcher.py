@@ -78,6 +78,7 @@ CANDIDATES = 40
 LEXICAL_SURE = 96.0  # a lexical top this high and this clear needs no semantic opinion: a term of five
 # characters or more, or the whole question (a four-character term inside a question is not enough)
 SEMANTIC_BASE = 0.86  # cosine below which the embedding says nothing
+RESULT_CACHE = 4096  # decisions kept, by question text (least recently used goes)
 SEMANTIC_WEIGHT = 16.0  # points per 0.01 of cosine above the base: when the words are unsure, meaning decides
 
 
@@ -296,6 +297,7 @@ class Matcher:
         self.syllable_chars = _syllable_chars(self.terms)
         self.matter_directions = [self.directions_in(normalize(m.name, strip_fillers=False))
                                   for m in self.matters]
+        self._results = lru_cache(maxsize=RESULT_CACHE)(self._match)
         self.semantic = None
         if semantic or (semantic is None and semantic_channel.available()):
             # Each matter and unit is embedded as one document (all its words and its summary) and as
@@ -472,8 +474,11 @@ class Matcher:
 
     @staticmethod
     def semantic_text(text: str) -> str:
-        """What the embedding reads of a question: the text in simplified characters."""
-        return _t2s().convert(text)
+        """What the embedding reads of a question, and the key of its cached vector: the text normalized
+        (full-width, traditional, case, punctuation and spaces; fillers kept, which the embedding reads
+        better with), so 低保怎么申请？ and 低保 怎么申请 are embedded once. Stripping the fillers too
+        would save tokens but loses answers on tests/eval/fresh.yaml (BENCHMARKS.md)."""
+        return normalize(text, strip_fillers=False)
 
     def _similarities(self, text: str) -> "np.ndarray":
         """Cosine similarity of a question to each matter, each unit, then each report example."""
@@ -490,6 +495,18 @@ class Matcher:
 
     # -- the decision ---------------------------------------------------------------------------
     def match(self, text: str, semantic: bool | None = None) -> MatchResult:
+        """The decision for a question. Citizens ask the same questions again and again: a decision is
+        a pure function of the text and the base, so the last RESULT_CACHE decisions are kept (a new base
+        builds a new Matcher, with an empty cache)."""
+        return self._match(text, semantic) if semantic is not None else self._results(text)
+
+    def clear_caches(self) -> None:
+        """Forget the kept decisions and query vectors (to measure what a first-time question costs)."""
+        self._results.cache_clear()
+        if self.semantic is not None:
+            self.semantic.clear_queries()
+
+    def _match(self, text: str, semantic: bool | None = None) -> MatchResult:
         text = without_courtesy(text)
         query = normalize(_latin_pinyin_to_han(text, self.syllable_chars))
         sheet = self.score(query, text, semantic)
