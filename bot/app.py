@@ -71,7 +71,16 @@ class ConsoleSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+def _log_to_stderr() -> None:
+    """Under gunicorn nothing configures Python's logging: show the app's INFO lines (the progress of a
+    first start's embedding, among others) on stderr, where gunicorn's own log goes."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                            format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+
+
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
+    _log_to_stderr()
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)

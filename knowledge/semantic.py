@@ -72,6 +72,20 @@ def _to_cache(cache_dir: Path, texts: list[str], vectors: "np.ndarray") -> None:
         log.warning("cannot write the embedding cache in %s", cache_dir)
 
 
+PROGRESS_BATCH = 64  # passages embedded between two progress lines
+
+
+def _embed_passages(texts: list[str]) -> "np.ndarray":
+    """Passage vectors, embedded in batches with a progress line in the log after each (a first start
+    embeds the whole base: a keeper watching the log sees it move)."""
+    log.info("embedding %d passages of the knowledge base (once: then read from the cache)", len(texts))
+    parts = []
+    for start in range(0, len(texts), PROGRESS_BATCH):
+        parts.append(np.atleast_2d(_model().passage(texts[start:start + PROGRESS_BATCH])).astype(np.float32))
+        log.info("embedded %d/%d passages", min(start + PROGRESS_BATCH, len(texts)), len(texts))
+    return np.concatenate(parts)
+
+
 class SemanticIndex:
     """Cosine similarity of a question to each of a fixed list of documents."""
 
@@ -87,7 +101,7 @@ class SemanticIndex:
             missing = _from_cache(Path(cache_dir), missing)
         if missing:
             with _lock:
-                vectors = np.atleast_2d(_model().passage(missing)).astype(np.float32)
+                vectors = _embed_passages(missing)
             _memory.update(zip(missing, vectors))
             if cache_dir is not None:
                 _to_cache(Path(cache_dir), missing, vectors)
