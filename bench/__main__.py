@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import booking_bench, load_bench, matcher_bench, roundtrips
+from bench import booking_bench, load_bench, matcher_bench, profile_load, roundtrips, semantic_calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     booking = booking_bench.run()
     print("Redis round trips ...", flush=True)
     trips = roundtrips.run()
+    print("semantic calibration ...", flush=True)
+    calibration = semantic_calibration.run()
+    print("profile under load (py-spy) ...", flush=True)
+    profile = profile_load.table() if profile_load.available() else [
+        "(py-spy is not installed: `pip install py-spy`, then `python -m bench.profile_load`)"]
     load = load_sections(commit)
     text = f"""# Benchmarks
 
@@ -109,6 +114,14 @@ the session and profile; a retry of an answered message pays one. Taking a seat 
 creating a record is one script plus its number, its handoffs and its scheduled escalations.
 
 {chr(10).join(trips)}
+
+{semantic_calibration.SECTION}
+
+{chr(10).join(calibration)}
+
+{profile_load.SECTION}
+
+{chr(10).join(profile)}
 
 {load}"""
     path.write_text(text, encoding="utf-8")

@@ -68,7 +68,24 @@ def profile(texts: list[str], once: bool, work: Path) -> Counter:
     return counts
 
 
+SECTION = """## Where a message's time goes
+
+`bench/profile_load.py` (`python -m bench.profile_load`): py-spy (from PyPI) samples both gunicorn workers
+200 times a second for 15 s while wrk sends one scenario as in "Webhook under load" (16 connections,
+every request signed and a new message); each sample is counted for the innermost frame that belongs
+to a part of the path. Shares of the workers' sampled time per scenario; the CPU per message of each
+part is the share times the row's worker CPU per message in "Webhook under load"."""
+
+
+def available() -> bool:
+    return bool(shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists())
+
+
 def main() -> None:
+    print("\n".join(table()))
+
+
+def table() -> list[str]:
     work = Path(tempfile.mkdtemp(prefix="centerbot-profile-"))
     stream = citizen_stream()
     rows = [("help (帮助)", ["帮助"], False), ("repeated consultation (党费怎么交)", ["党费怎么交"], False),
@@ -78,16 +95,17 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     parts = [p for p, _ in PARTS] + ["other"]
-    print("| part of the path | " + " | ".join(label for label, _ in results) + " |")
-    print("|---|" + "---|" * len(results))
+    lines = ["| part of the path | " + " | ".join(label for label, _ in results) + " |",
+             "|---|" + "---|" * len(results)]
     for part in parts:
         cells = []
         for _, c in results:
             total = sum(v for k, v in c.items() if k != "_messages")
             cells.append(f"{c[part] / total:.0%}" if total else "—")
-        print(f"| {part} | " + " | ".join(cells) + " |")
-    print("| samples (200/s per worker) / messages | " + " | ".join(
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    lines.append("| samples (200/s per worker) / messages | " + " | ".join(
         f"{sum(v for k, v in c.items() if k != '_messages'):,} / {c['_messages']:,}" for _, c in results) + " |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -9,6 +9,16 @@ from knowledge.matcher import CLEAR_LEAD, LEXICAL_SURE, Matcher, _latin_pinyin_t
 from bench.matcher_bench import CACHE, SAMPLE
 from tests.eval.evaluate import FRESH, QUESTIONS, load_questions
 
+SECTION = """## Consulting the semantic channel less
+
+`bench/semantic_calibration.py` (`python -m bench.semantic_calibration`). The matcher skips the query
+embedding when its lexical channels are sure: the top matter scores at least `LEXICAL_SURE` and leads
+the next by `CLEAR_LEAD`. Looser rules were calibrated on `tests/eval/questions.yaml` and verified on
+`tests/eval/fresh.yaml` (never tuned on): each row says how many questions would skip the embedding and
+what both sets would then score. Every looser rule that skips more than a couple of questions more loses
+answers on one set or the other, so the rule stays as it was; the embedding's cost is cut instead by
+keeping decisions and query vectors (by normalized question) for repeated questions."""
+
 RULES = [(LEXICAL_SURE, CLEAR_LEAD), (94.0, 0.0), (92.0, 0.0), (90.0, 4.0), (88.0, 4.0), (85.0, 4.0), (80.0, 4.0)]
 
 
