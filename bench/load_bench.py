@@ -356,7 +356,6 @@ def verdict(res: dict, load: tuple[float, float, float] | None = None) -> str:
     """The targets, whether this run met them, and where a consultation's CPU goes."""
     echo, floor, consult = res["echo"], res["floor"], res["consult"]
     repeated = [res[k] for k in ("consult", "semantic") if k in res]
-    worst = min(r["ratio"] for r in repeated)
     stream = res.get("stream")
     busy = f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) at the end, on {os.cpu_count()} cores" \
         if load else "load average not recorded"
@@ -367,8 +366,7 @@ def verdict(res: dict, load: tuple[float, float, float] | None = None) -> str:
         f"per message, {stream['worker_cpu'] / echo['worker_cpu']:.0f}× the echo's.")
     return f"""Targets (issue 17), every ratio from this one run ({busy}; the machine is shared, so requests/s
 move with its load, and the ratios and CPU per message are the figures to compare):
-- a repeated consultation ≥ 0.50× the echo: {', '.join(f"{r['ratio']:.2f}×" for r in repeated)} \
-({'met' if worst >= 0.5 else 'not met'});{stream_line}
+- a repeated consultation ≥ 0.50× the echo: {', '.join(f"{r['ratio']:.3f}× ({'met' if r['ratio'] >= 0.5 else 'not met'})" for r in repeated)};{stream_line}
 
 Where a consultation's {consult['worker_cpu']:,.0f} µs of worker CPU go:
 

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,18 +73,14 @@ def _to_cache(cache_dir: Path, texts: list[str], vectors: "np.ndarray") -> None:
         log.warning("cannot write the embedding cache in %s", cache_dir)
 
 
-PROGRESS_BATCH = 64  # passages embedded between two progress lines
-
-
 def _embed_passages(texts: list[str]) -> "np.ndarray":
-    """Passage vectors, embedded in batches with a progress line in the log after each (a first start
-    embeds the whole base: a keeper watching the log sees it move)."""
-    log.info("embedding %d passages of the knowledge base (once: then read from the cache)", len(texts))
-    parts = []
-    for start in range(0, len(texts), PROGRESS_BATCH):
-        parts.append(np.atleast_2d(_model().passage(texts[start:start + PROGRESS_BATCH])).astype(np.float32))
-        log.info("embedded %d/%d passages", min(start + PROGRESS_BATCH, len(texts)), len(texts))
-    return np.concatenate(parts)
+    """Passage vectors, in one call to the engine, with a line in the log before and after (a first
+    start embeds the whole base: a keeper watching the log sees what it waits for, and for how long)."""
+    log.info("embedding %d passages of the knowledge base (once: then read from the cache) ...", len(texts))
+    started = time.monotonic()
+    vectors = np.atleast_2d(_model().passage(texts)).astype(np.float32)
+    log.info("embedded %d passages in %.0f s", len(texts), time.monotonic() - started)
+    return vectors
 
 
 class SemanticIndex:
