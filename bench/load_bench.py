@@ -7,7 +7,8 @@ the scenarios, the runs and the report here; the servers in load_servers.py, the
 Every request is a distinct message, signed as WeChat signs it: wrk's Lua script gives each body its
 own MsgId and FromUserName from a counter (the app answers a repeated MsgId from its reply cache, which
 is not the work to measure), and each request its own nonce, the current timestamp and their signature
-(bench/load_wrk.py). Besides questions asked again and again, a stream of distinct citizen questions
+(SHA-1 in LuaJIT, bench/load_wrk.py), since the app refuses a signature it has seen with another body (a
+replay). Besides questions asked again and again, a stream of distinct citizen questions
 (the evaluation sets and the district catalogue's matter names asked as citizens ask) is sent once each,
 never repeated in a run: what first-time questions cost, which no cache hides.
 """

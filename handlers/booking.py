@@ -7,10 +7,11 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from handlers import notify
-from handlers.contact import NAME, PHONE
+from handlers import center, intent, names, notify
+from handlers.contact import PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.privacy import mask_phones
 from handlers.slots import Refusal, Rules, Slot
 from handlers.when import parse_day, parse_period, parse_time
 from knowledge.matcher import normalize
@@ -23,8 +24,17 @@ ACTIVE = ("confirmed", "pending")
 REMIND_BEFORE = dt.timedelta(hours=2)
 
 _BOOK_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用")
+# a resource named with these is a request to use it ("阅览室明天能用吗", "借会议室开会", "明天想去健身房")
+_USE_WORDS = re.compile(r"预约|预订|预定|订|约|想用|借|租|能用|可以用|用一下|用用|还有位置|有位置|有空位|有没有位置|有空吗|"
+                        r"空着吗|能去吗|想去|要去|去锻炼|去健身|去看书|开会|能预约|怎么预约")
+_WHERE = re.compile(r"在哪|在什么地方|地址|位置|怎么走|几楼")
 _MINE = re.compile(r"^(我的预约|查询预约|查看预约|预约查询|我的订单)$")
 _CANCEL = re.compile(r"^取消预约\s*([A-Za-z]{1,3}\d{8,})?\s*$")
+# a cancellation in plain words: "我不去了，取消预约 J2026...", "明天健身房去不了了，帮我取消一下"
+_CANCEL_CODE = re.compile(r"(取消|退订|不去了|去不了).{0,8}?([A-Za-z]{1,3}\d{8,})|([A-Za-z]{1,3}\d{8,}).{0,6}(取消|退订|不去了|去不了)")
+_CANCEL_WORDS = re.compile(r"(取消|退订|不去了|去不了|来不了|不来了).{0,6}(预约|预订|一下|掉)|(预约|预订).{0,6}(取消|退掉|不要了)|"
+                           r"(去不了|来不了|不去了|不来了)")
+_YES = re.compile(r"^(好|好的|行|可以|确定|确认|是|是的|对|就这个|就它|嗯|1)[。！!]*$")
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 _STAFF = re.compile(r"^(同意|拒绝|爽约)\s*([A-Za-z]{1,3}\d{8,})\s*(.*)$", re.S)
 
@@ -51,11 +61,14 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     text = message.text.strip()
     if not ctx.kb.resources:
         return False
-    if _MINE.match(text) or _CANCEL.match(text) or _STAFF.match(text):
+    if _MINE.match(text) or _CANCEL.match(text) or _STAFF.match(text) or _CANCEL_CODE.search(text):
+        return True
+    resource = find_resource(text, ctx)
+    if resource is not None and (_USE_WORDS.search(text) or _WHERE.search(text) or _CANCEL_WORDS.search(text)):
         return True
     if not _BOOK_WORDS.search(text):
         return False
-    return bool(find_resource(text, ctx) or _BOOK_WORDS.fullmatch(normalize(text))
+    return bool(resource or _BOOK_WORDS.fullmatch(normalize(text))
                 or re.search(r"场地|房间|设备|预约服务", text))
 
 
@@ -69,6 +82,14 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     m = _STAFF.match(text)
     if m:
         return staff_command(message, m[1], m[2].upper(), m[3].strip(), ctx)
+    m = _CANCEL_CODE.search(text)
+    if m:
+        return cancel(message, m[2] or m[3], session, ctx)
+    resource = find_resource(text, ctx)
+    if resource is not None and _WHERE.search(text) and not _USE_WORDS.search(text):
+        return Reply(ctx.render("booking/where.txt", resource=resource))
+    if resource is not None and _CANCEL_WORDS.search(text) and not _BOOK_WORDS.search(text.replace("取消预约", "")):
+        return my_bookings(message, session, ctx)
     start(session, ctx)
     return step(message, session, ctx)
 
@@ -80,16 +101,47 @@ def start(session: dict[str, Any], ctx: Context) -> Reply:
     return ask(session, "resource", ctx, resources=list(ctx.kb.resources.values()))
 
 
+def reminder(session: dict[str, Any], ctx: Context) -> str:
+    """The line that brings a parked booking form back: what is booked and what it waits for."""
+    state = session.get("slots") or {}
+    resource = ctx.kb.resources.get((state.get("form") or {}).get("resource", ""))
+    return ctx.render("booking/reminder_form.txt", resource=resource, asking=state.get("asking"))
+
+
+def _aside(text: str, session: dict[str, Any], ctx: Context) -> bool:
+    """A message that is not about this booking: a greeting, the center's hours or address, a command,
+    a progress query, a request to record something."""
+    if _MINE.match(text) or _CANCEL.match(text):
+        return False
+    return bool(intent.GREETING.match(text) or center.is_center_question(text) or intent.is_command(text)
+                or intent.PROGRESS.search(text) or intent.HOW.search(text) or intent.RECORD_START.match(text)
+                or intent.RECORD_LEAD.search(text) or (intent.DELEGATE.search(text) and not find_resource(text, ctx))
+                or (_WHERE.search(text) and find_resource(text, ctx)))
+
+
 # -- the form ---------------------------------------------------------------------------------------
 def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
     if not message.has_text:
         return None
     text = message.text.strip()
-    if _MINE.match(text) or _CANCEL.match(text):
+    if _MINE.match(text) or _CANCEL.match(text) or _CANCEL_CODE.search(text):
         return handle(message, session, ctx)
+    if _aside(text, session, ctx):
+        return None  # answered by the dispatcher; the form is kept
     if not absorb(text, session["slots"], ctx):
-        return None  # not an answer to the form: the citizen changed the subject
+        if intent.reads_as_other(text, session, ctx):
+            return None
+        return _ask_again(session, ctx)
     return step(message, session, ctx, absorbed=True)
+
+
+def _ask_again(session: dict[str, Any], ctx: Context) -> Reply:
+    """The question of the slot asked, again, with the reason."""
+    state = session["slots"]
+    asking = state.get("asking") or "resource"
+    why = ctx.render("booking/not_understood.txt", asking=asking)
+    reply = step(Message(openid="", kind="text", text=""), session, ctx, absorbed=True)
+    return Reply(why.rstrip("\n") + "\n" + reply.text, followups=reply.followups)
 
 
 def absorb(text: str, state: dict[str, Any], ctx: Context) -> bool:
@@ -100,10 +152,13 @@ def absorb(text: str, state: dict[str, Any], ctx: Context) -> bool:
     if picked is not None:
         form[state["asking"]] = picked
         return True
+    if state.get("asking") == "name":  # 周一鸣, 时间: a whole name is a name, not a day or a time
+        name = _valid_name(names.strip_correction(text), ctx)
+        if name:
+            form["name"] = name
+            return True
     fill(text, form, state.get("asking"), ctx)
-    if state.get("asking") == "phone" and "phone" not in form and re.search(r"\d{5,}", text):
-        return True  # a wrong number: asked again
-    return form != before
+    return form != before  # a wrong number changes nothing: asked again with the reason
 
 
 def step(message: Message, session: dict[str, Any], ctx: Context, absorbed: bool = False) -> Reply:
@@ -168,9 +223,7 @@ def fill(text: str, form: dict[str, Any], asking: str | None, ctx: Context) -> N
         used += [w for w in (resource.name, *resource.aliases) if w in text]
     day = parse_day(text, today)
     if day is not None:
-        if form.get("day") != day.isoformat():
-            form.pop("slot", None)
-        form["day"] = day.isoformat()
+        form["day"] = day.isoformat()  # a time already given stays: step() checks it on the new day
     phone = PHONE.search(text)
     if phone:
         form["phone"] = phone[1]
@@ -190,24 +243,33 @@ def fill(text: str, form: dict[str, Any], asking: str | None, ctx: Context) -> N
                 form["slot"] = slot.key
         else:
             form["period"] = period
-    name = _leftover_name(text, used)
-    if name and (asking == "name" or "name" not in form):
+    name = _leftover_name(text, used, ctx)
+    if name and (asking == "name" or "name" not in form or re.search(r"我叫|姓名|名字", text)):
         form["name"] = name
 
 
-_NOT_NAMES = re.compile(r"预约|预订|预定|今天|明天|后天|上午|下午|晚上|早上|中午|周|星期|礼拜|点|半|号|月|日|"
-                        r"取消|我要|我想|帮我|一个|可以|谢谢|你好|您好|是|的|怎么|什么|吗|呢|哪|啥|谁|多少|几")
+_TIME_WORDS = re.compile(r"预约|预订|预定|今天|明天|后天|上午|下午|晚上|早上|中午|星期|礼拜|\d|[点半号月日]$|^周[一二三四五六日天末]$")
 
 
-def _leftover_name(text: str, used: list[str]) -> str | None:
+def _valid_name(text: str, ctx: Context) -> str | None:
+    """A citizen's name (any surname, single or compound), never a resource, a matter or a question."""
+    name, _ = names.read_name(text)
+    if name is None or find_resource(name, ctx) or ctx.matcher.find_by_name(name) is not None:
+        return None
+    return name
+
+
+def _leftover_name(text: str, used: list[str], ctx: Context) -> str | None:
+    """The name in a one-line booking, among the words that are not the resource, day, time or phone."""
     for word in used:
         text = text.replace(word, " ")
     for token in re.split(r"[\s,，。.;；:：、]+", text):
         token = token.strip()
-        if token.startswith(("姓名", "名字", "我叫")):
-            token = re.sub(r"^(姓名|名字|我叫)[是为]?", "", token)
-        if NAME.match(token) and not _NOT_NAMES.search(token):
-            return token
+        if not token or (_TIME_WORDS.search(token) and not re.match(r"^(我叫|姓名|名字)", token)):
+            continue
+        name = _valid_name(token, ctx)
+        if name:
+            return name
     return None
 
 
@@ -217,6 +279,8 @@ def _pick(text: str, state: dict[str, Any]) -> Any:
     choices = state.get("choices") or []
     if m and state.get("asking") in ("resource", "day", "slot") and 1 <= int(m[1]) <= len(choices):
         return choices[int(m[1]) - 1]
+    if len(choices) == 1 and state.get("asking") in ("resource", "day", "slot") and _YES.match(text):
+        return choices[0]  # the one choice offered, accepted
     return None
 
 
@@ -306,6 +370,44 @@ def book(message: Message, session: dict[str, Any], ctx: Context, resource: Reso
     return _confirmed(session, ctx, resource, slot, result.booking or {**booking, "code": result.code}, now)
 
 
+CALLER = "phone:"  # the identity of a caller booked by staff: their phone, since they have no WeChat here
+
+
+def book_for_caller(ctx: Context, staff: dict, resource_id: str, date: str, start: str, name: str, phone: str,
+                    nonce: str) -> tuple[bool, str]:
+    """A booking staff make from the console for someone who phoned or came in: the rules, limits and
+    seat count of a WeChat booking; the caller is told by phone. (done, what to show the clerk)."""
+    resource = ctx.kb.resources.get(resource_id)
+    if resource is None:
+        return False, "请选择场地或设备。"
+    try:
+        day = dt.date.fromisoformat(date)
+        at = dt.time.fromisoformat(start)
+    except ValueError:
+        return False, "日期或时间格式不对。"
+    if names.read_name(name)[0] != name:
+        return False, f"姓名须为预约人的真实姓名（{names.read_name(name)[1] or '请核对'}）。"
+    if not PHONE.fullmatch(phone or ""):
+        return False, "请填写正确的电话号码。"
+    rules = rules_for(resource, ctx)
+    slot = rules.slot_at(day, at)
+    now = ctx.clock.now()
+    try:
+        if slot is None:
+            rules.check_day(day, now)
+            raise Refusal("outside_hours", hours=rules.hours)
+        rules.check_slot(slot, now)
+    except Refusal as why:
+        return False, ctx.render(f"booking/why_{why.reason}.txt", resource=resource, **why.facts)
+    caller = Message(openid=CALLER + phone, kind="text", text="", msg_id=0, event="staff",
+                     key=f"{staff['name']}:{nonce or now.timestamp()}")
+    reply = book(caller, {}, ctx, resource, rules, slot, {"name": name, "phone": phone})
+    booked = ctx.store.bookings.booked(resource.id, slot.date.strftime("%Y%m%d"), _idempotency(caller))
+    if booked is None:
+        return False, reply.text
+    return True, f"已为{name}预约{resource.name} {booked['date']} {booked['start']}-{booked['end']}，预约编号：{booked['code']}。请电话告知来电群众。"
+
+
 def _idempotency(message: Message) -> str:
     return f"{message.openid}:{message.dedup_key}"
 
@@ -367,8 +469,31 @@ def cancel(message: Message, code: str, session: dict[str, Any], ctx: Context) -
     if not ok:
         return Reply(ctx.render("booking/not_active.txt", b=booking, state=result))
     _tell_staff(ctx, resource, "booking/staff_cancelled.txt", result)
-    ctx.store.unschedule(_reminder_job(result))
+    drop_jobs(ctx, result)
     return Reply(ctx.render("booking/cancelled.txt", b=result, resource=resource))
+
+
+def release_all(ctx: Context, openid: str) -> list[dict]:
+    """On unsubscribe: cancel the person's bookings still to come, give their seats back at once, keep
+    only masked name and phone on them, and tell each resource's staff. Returns the cancelled bookings."""
+    now = ctx.clock.now()
+    cancelled = []
+    for b in ctx.store.bookings.of_user(openid, now.timestamp()):
+        resource = ctx.kb.resources.get(b["resource"])
+        if b["status"] not in ACTIVE or resource is None:
+            continue
+        ok, result = ctx.store.bookings.transition(b, ACTIVE, "cancelled", free=True, cancelled=now.timestamp(),
+                                                   cancelled_by="unsubscribe", name=_mask_name(b.get("name", "")),
+                                                   phone=mask_phones(b.get("phone", "")))
+        if ok:
+            drop_jobs(ctx, result)
+            _tell_staff(ctx, resource, "booking/staff_unsubscribed.txt", result)
+            cancelled.append(result)
+    return cancelled
+
+
+def _mask_name(name: str) -> str:
+    return name[:1] + "*" * (len(name) - 1) if name else ""
 
 
 # -- staff ---------------------------------------------------------------------------------------------
@@ -386,6 +511,8 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if booking is None:
         return False, ctx.render("booking/not_found.txt", code=code)
     resource = ctx.kb.resources[booking["resource"]]
+    if not may_decide(ctx, staff, resource):
+        return False, ctx.render("booking/not_yours.txt", b=booking, resource=resource)
     now = ctx.clock.now().timestamp()
     if verb == "同意":
         ok, result = ctx.store.bookings.transition(booking, ("pending",), "confirmed", free=False,
@@ -410,8 +537,15 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     text = ctx.render(told, b=result, resource=resource, center=ctx.kb.center)
     notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}", title="预约审核结果")
     if result["status"] == "declined":
-        ctx.store.unschedule(_reminder_job(result))
+        drop_jobs(ctx, result)
     return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
+
+
+def may_decide(ctx: Context, staff: dict, resource: Resource) -> bool:
+    """Bookings of a resource are decided by its own staff, the leaders and the administrators."""
+    leaders = ctx.kb.center.records.leaders if ctx.kb.center.records else []
+    return (staff["name"] in resource.staff or staff["name"] in leaders
+            or staff.get("role") in ("leader", "admin"))
 
 
 def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) -> None:
@@ -427,10 +561,39 @@ def _reminder_job(booking: dict) -> dict:
     return {"kind": "booking_reminder", "code": booking["code"], "resource": booking["resource"]}
 
 
+def _rating_job(booking: dict) -> dict:
+    return {"kind": "booking_rating", "code": booking["code"], "resource": booking["resource"]}
+
+
+def drop_jobs(ctx: Context, booking: dict) -> None:
+    """A booking that will not take place keeps no reminder and asks for no rating."""
+    for job in (_reminder_job(booking), _rating_job(booking)):
+        ctx.store.unschedule(job)
+
+
 def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
     at = booking["starts"] - REMIND_BEFORE.total_seconds()
     if at > now.timestamp():
         ctx.store.schedule(_reminder_job(booking), at)
+    if not booking["openid"].startswith(CALLER):  # 好差评 after the booking, on WeChat
+        end = dt.datetime.combine(dt.date.fromisoformat(booking["date"]), dt.time.fromisoformat(booking["end"]),
+                                  now.tzinfo)
+        ctx.store.schedule(_rating_job(booking), end.timestamp())
+
+
+def rating_request(job: dict, ctx: Context) -> bool:
+    """After a booking that took place (not cancelled, declined or missed): ask for a 好差评 rating."""
+    from handlers import records
+
+    letters = {r.code: r.id for r in ctx.kb.resources.values()}
+    booking = ctx.store.bookings.get(job["code"], letters)
+    if booking is None or booking["status"] != "confirmed":
+        return False
+    ctx.store.records.ask_rating(booking["openid"], booking["code"])
+    resource = ctx.kb.resources[booking["resource"]]
+    return notify.citizen(ctx, booking["openid"], ctx.render("booking/rate.txt", b=booking, resource=resource,
+                                                            ratings=records.RATINGS),
+                          f"job:booking_rating:{booking['code']}", title="服务评价")
 
 
 def reminder_text(job: dict, ctx: Context) -> tuple[str, str] | None:

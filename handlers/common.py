@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import booking, center, consult, records
+from handlers import booking, center, consult, intent, records
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -37,6 +37,7 @@ def on_event(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         session.clear()
         return Reply(ctx.render("common/welcome.txt", returning=event == "scan", **center.today_context(ctx)))
     if event == "unsubscribe":
+        booking.release_all(ctx, message.openid)  # before the person's booking index is forgotten
         ctx.store.forget_user(message.openid)
         session.clear()
         return Reply("")
@@ -45,6 +46,7 @@ def on_event(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         if action is None:
             return Reply(ctx.render("common/unknown_click.txt") + "\n\n" + help_text(ctx))
         session.pop("flow", None)
+        session.pop("paused", None)
         return action(message, session, ctx)
     # view, location reports, template delivery reports ...: nothing to say
     return Reply("")
@@ -54,15 +56,43 @@ def on_media(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     return Reply(ctx.render("common/media.txt", kind=message.kind, center=ctx.kb.center))
 
 
+def _in_form(session: dict[str, Any]) -> bool:
+    return bool(session.get("flow") in (booking.FORM, records.FORM) or session.get("paused"))
+
+
 def is_global_word(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     text = message.text.strip()
-    return bool(HELP_WORDS.match(text) or CANCEL_WORDS.match(text))
+    return bool(HELP_WORDS.match(text) or CANCEL_WORDS.match(text)
+                or (_in_form(session) and intent.CANCEL_PLAIN.match(text)))
 
 
 def on_global_word(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+    """帮助 answers with the help (a form in progress is kept: the dispatcher's line says how to go on);
+    取消 and plain cancellations (算了不投诉了) end the form in progress and any form parked behind it."""
     text = message.text.strip()
-    if CANCEL_WORDS.match(text):
-        had_flow = bool(session.pop("flow", None))
-        session.pop("slots", None)
-        return Reply(ctx.render("common/cancelled.txt", had_flow=had_flow))
-    return Reply(help_text(ctx))
+    if HELP_WORDS.match(text):
+        if session.get("flow") in (booking.FORM, records.FORM):
+            session["paused"] = {"flow": session.pop("flow"), "slots": session.pop("slots", None)}
+        return Reply(help_text(ctx))
+    flow = session.pop("flow", None)
+    session.pop("slots", None)
+    paused = session.pop("paused", None)
+    what = _form_label(flow, ctx) or _form_label((paused or {}).get("flow"), ctx)
+    return Reply(ctx.render("common/cancelled.txt", had_flow=bool(flow or paused), what=what))
+
+
+def _form_label(flow: str | None, ctx: Context) -> str:
+    return {booking.FORM: "本次预约", records.FORM: "本次登记"}.get(flow or "", "")
+
+
+def is_greeting(message: Message, session: dict[str, Any], ctx: Context) -> bool:
+    return bool(intent.GREETING.match(message.text.strip()))
+
+
+def on_greeting(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+    """你好 / 在吗 / 谢谢 / 好的 / 你是机器人吗: a short polite answer and what the bot can do."""
+    text = message.text.strip()
+    kind = ("thanks" if intent.THANKS.search(text) else "robot" if intent.ROBOT.search(text)
+            else "ack" if intent.ACK.match(text) else "hello")
+    return Reply(ctx.render("common/greeting.txt", kind=kind, center=ctx.kb.center,
+                            in_form=bool(session.get("paused"))))

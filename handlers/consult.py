@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import Any
 
 import redis
@@ -25,19 +26,30 @@ _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 
 
 # Rendered notifications: a pure function of the matter, its base and the public address, asked again and
-# again. Keyed by the base's identity (a reloaded base renders afresh); bounded.
-_NOTICES: dict[tuple[int, str, str], tuple[object, Matter, Reply]] = {}
+# again. Kept for the base in use only, keyed by its version (bot.kb_live: a console edit moves it) and its
+# identity (a reloaded base is a new object): another base empties the cache, so an edit shows at once and
+# no old base stays pinned in memory; bounded.
+_NOTICES: dict[tuple[str, str], tuple[Matter, object, Reply]] = {}
+_NOTICE_BASE: list = [None, None]  # [the base the kept notifications come from, its version]
+_NOTICE_LOCK = threading.Lock()
 NOTICE_CACHE = 1024
 
 
 def notification(matter: Matter, ctx: Context) -> Reply:
     """The one-time notification of a matter, whole; over WeChat's byte budget it goes in parts."""
-    key = (id(ctx.kb), matter.id, ctx.public_url)
-    kept = _NOTICES.get(key)
-    if kept is None or kept[0] is not ctx.kb or kept[1] is not matter:
-        if len(_NOTICES) >= NOTICE_CACHE:
+    kb, key = ctx.kb, (matter.id, ctx.public_url)
+    with _NOTICE_LOCK:
+        if _NOTICE_BASE[0] is not kb or _NOTICE_BASE[1] != kb.version:
             _NOTICES.clear()
-        kept = _NOTICES[key] = (ctx.kb, matter, _notification(matter, ctx))
+            _NOTICE_BASE[:] = [kb, kb.version]
+        kept = _NOTICES.get(key)
+    if kept is None or kept[0] is not matter or kept[1] is not ctx.render:
+        kept = (matter, ctx.render, _notification(matter, ctx))
+        with _NOTICE_LOCK:
+            if _NOTICE_BASE[0] is kb and _NOTICE_BASE[1] == kb.version:  # still the base in use
+                if len(_NOTICES) >= NOTICE_CACHE:
+                    _NOTICES.clear()
+                _NOTICES[key] = kept
     reply = kept[2]
     return Reply(reply.text, followups=list(reply.followups))
 
@@ -70,18 +82,37 @@ def notify(matter: Matter, session: dict[str, Any], ctx: Context) -> Reply:
     return notification(matter, ctx)
 
 
+def _asked(ctx: Context, question: str, outcome: str, matter: str = "", choices=()) -> str | None:
+    """Keep the question for the keepers' queue (what citizens asked); never in the citizen's way."""
+    try:
+        return ctx.store.asked.log(question, outcome, matter, [m for m in choices])
+    except redis.RedisError:
+        return None
+
+
 def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     result = ctx.matcher.match(message.text)
+    choices_ids = [c.matter.id for c in result.candidates[:5]]
+    entry = None
+    if result.outcome in ("answer", "ask", "fallback", "refer"):
+        entry = _asked(ctx, message.text, result.outcome, result.best.id if result.outcome == "answer" else "",
+                       choices_ids)
     if result.outcome == "answer":
         reply = notify(result.best, session, ctx)
         if result.runners_up:  # answer the likeliest, and let the citizen switch with one number
             choices = [result.best, *result.runners_up]
             session["flow"] = PICK
-            session["slots"] = {"choices": [m.id for m in choices], "question": message.text[:200]}
+            session["slots"] = {"choices": [m.id for m in choices], "question": message.text[:200], "asked": entry,
+                                "answered": True}
             reply = with_line(reply, ctx.render("consult/also.txt", matters=choices))
         return reply
     if result.outcome == "ask":
-        return ask(session, ctx, [c.matter for c in result.candidates], message.text)
+        if len(result.candidates) == 1:  # never a numbered list of one: answer it, and say so
+            return with_line(notify(result.candidates[0].matter, session, ctx),
+                             ctx.render("consult/if_not.txt", m=result.candidates[0].matter))
+        reply = ask(session, ctx, [c.matter for c in result.candidates], message.text)
+        session["slots"]["asked"] = entry
+        return reply
     if result.outcome == "refer":
         return referral(message.text, result.unit, ctx)
     if result.outcome == "report":
@@ -124,6 +155,8 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
         session.pop("slots", None)
         if slots.get("question"):
             _keep(ctx.store.log_unanswered, slots["question"])
+        if slots.get("asked"):
+            _keep(ctx.store.asked.mark, slots["asked"], "none")
         return Reply(ctx.render("consult/none_of_these.txt", center=ctx.kb.center, categories=ctx.kb.categories))
     number = _NUMBER.match(text)
     if number and slots.get("categories"):
@@ -137,6 +170,10 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
     if number:
         index = int(number[1])
         if 1 <= index <= len(choices):
+            if slots.get("asked") and (index > 1 or not slots.get("answered")):
+                # under an answer, another number is a runner-up chosen; in a list, the pick is noted
+                _keep(ctx.store.asked.mark, slots["asked"], "runner_up" if slots.get("answered") else "unsure",
+                      choices[index - 1].id)
             return notify(choices[index - 1], session, ctx)
         return Reply(ctx.render("consult/bad_number.txt", count=len(choices), matters=choices))
     named = ctx.matcher.find_by_name(text)
@@ -153,7 +190,7 @@ def fallback(question: str, ctx: Context) -> Reply:
 
 
 def popular_matters(ctx: Context) -> list[Matter]:
-    found = [ctx.kb.matters[i] for i in ctx.kb.center.popular]
+    found = [ctx.kb.matters[i] for i in ctx.kb.center.popular if i in ctx.kb.matters]
     return found or list(ctx.kb.matters.values())[:5]
 
 

@@ -19,7 +19,7 @@ def template_message(template_id: str, text: str, title: str = "中心消息提�
 
 def citizen(ctx: Context, openid: str, text: str, dedup: str, title: str = "办事进度提醒") -> bool:
     """Queue `text` for a citizen; False when WeChat offers no way to reach them now."""
-    if not openid:
+    if not openid or openid.startswith("phone:"):  # registered by staff: answered by phone
         return False
     last_seen = float(ctx.store.profile(openid).get("last_seen", 0))
     if ctx.clock.timestamp() - last_seen < WINDOW:

@@ -11,6 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from bot import create_app
+from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
@@ -26,6 +27,19 @@ APP_ID = "wx0123456789abcdef"
 SAMPLE = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
 # A Monday morning in office hours (2026-11-23 09:30 CST).
 MONDAY_MORNING = dt.datetime(2026, 11, 23, 9, 30)
+
+
+def pytest_sessionstart(session):
+    """Embed the sample knowledge base once, before any test and outside every test's timeout: in a fresh
+    clone on a busy machine that takes minutes, and the first test to build a matcher would otherwise
+    pay it within its 120 s. The vectors then stay in this process's memory for every test, and in the
+    bench's disk cache (var/bench-cache, shared with the gunicorn tests) for the next run."""
+    from bench.matcher_bench import CACHE
+    from knowledge import semantic
+    from knowledge.matcher import Matcher
+
+    if semantic.available():
+        Matcher(load(SAMPLE), cache_dir=CACHE)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +88,7 @@ def settings(settings_env):
 
 @pytest.fixture()
 def ctx(kb, store, clock):
-    return Context.build(kb, store, clock, "https://bot.example.cn")
+    return Context.build(kb, store, clock, "https://bot.example.cn", calendar_source=CalendarStore(store))
 
 
 @pytest.fixture()

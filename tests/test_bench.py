@@ -55,6 +55,7 @@ def test_every_request_wrk_sends_is_a_new_message(tmp_path):
             users = list(client.scan_iter("*:profile"))
             assert len(seen) == 60  # 60 distinct MsgIds: none answered from the retry cache
             assert len(users) == 10  # from 10 users
+            assert len(list(client.scan_iter("*{replay:*"))) == 60  # each signed with its own nonce
             workers = app.workers
         assert all(not Path(f"/proc/{pid}").exists() for pid in [app.proc.pid, *workers])
 

@@ -114,8 +114,16 @@ def test_my_bookings_and_cancel_by_code_frees_the_seat_at_once(chat, store):
 
 def test_cancel_by_picking_from_the_list(chat):
     code = code_of(chat.send(ONE_SHOT, user="o_pickc"))
-    assert "回复序号" in chat.send("取消预约", user="o_pickc")
-    assert code in chat.send("1", user="o_pickc")
+    other = code_of(chat.send("预约 阅览室 明天 上午10点 张三 13800138000", user="o_pickc"))
+    listed = chat.send("取消预约", user="o_pickc")
+    assert "回复序号" in listed and code in listed and other in listed
+    assert other in chat.send("1", user="o_pickc")  # the soonest first
+
+
+def test_a_single_booking_is_shown_with_how_to_cancel_it_not_as_a_list_of_one(chat):
+    code = code_of(chat.send(ONE_SHOT, user="o_pick1"))
+    listed = chat.send("取消预约", user="o_pick1")
+    assert f"取消预约 {code}" in listed and "1." not in listed
 
 
 def test_someone_elses_code_cannot_be_cancelled(chat):
@@ -221,8 +229,10 @@ def test_every_menu_booking_key_works(chat):
     assert "没有尚未使用的预约" in chat.event("CLICK", key="MY_BOOKINGS", user="o_menu")
 
 
-def test_a_new_question_in_the_middle_of_the_form_is_answered_and_ends_the_form(chat, store):
+def test_a_new_question_in_the_middle_of_the_form_is_answered_and_the_form_kept(chat, store):
     chat.send("预约 健身房 明天 下午3点", user="o_switch")
     assert store.load_session("o_switch")["flow"] == "booking.form"
-    assert "党费" in chat.send("党费怎么交", user="o_switch")
-    assert store.load_session("o_switch").get("flow") != "booking.form"
+    reply = chat.send("党费怎么交", user="o_switch")
+    assert "党费" in reply and "取消" in reply and "姓名" in reply
+    assert store.load_session("o_switch").get("flow") == "booking.form"
+    assert "电话" in chat.send("张三", user="o_switch")

@@ -2,6 +2,9 @@
 
 `--fresh` scores tests/eval/fresh.yaml instead: a second set written before the issue-3 tuning and
 never tuned on, to see whether a change helps questions the matcher was not fitted to.
+`--fresh2` scores tests/eval/fresh2.yaml: 172 questions written on 2026-12-03, after the issue-16
+conversation work, by a tester who saw only the matters' and units' names (never the matcher, the
+base's words or the other sets); never tuned on.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from knowledge.matcher import Matcher
 
 QUESTIONS = Path(__file__).resolve().parent / "questions.yaml"
 FRESH = Path(__file__).resolve().parent / "fresh.yaml"
+FRESH2 = Path(__file__).resolve().parent / "fresh2.yaml"
+SETS = {"--fresh": FRESH, "--fresh2": FRESH2}
 
 
 @dataclass
@@ -79,8 +84,8 @@ def evaluate(matcher: Matcher, items: list[dict]) -> Report:
 if __name__ == "__main__":
     from knowledge.loader import load
 
-    args = [a for a in sys.argv[1:] if a != "--fresh"]
+    args = [a for a in sys.argv[1:] if a not in SETS]
     root = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "knowledge" / "sample"
-    report = evaluate(Matcher(load(root)), load_questions(FRESH if "--fresh" in sys.argv else QUESTIONS))
+    report = evaluate(Matcher(load(root)), load_questions(next((SETS[a] for a in sys.argv[1:] if a in SETS), QUESTIONS)))
     print("\n".join(report.misses))
     print(report.summary())
