@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import booking_bench, import_bench, load_bench, matcher_bench, roundtrips
+from bench import (booking_bench, import_bench, load_bench, matcher_bench, profile_load, roundtrips,
+                   semantic_calibration)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     booking = booking_bench.run()
     print("Redis round trips ...", flush=True)
     trips = roundtrips.run()
+    print("semantic calibration ...", flush=True)
+    calibration = semantic_calibration.run()
+    print("profile under load (py-spy) ...", flush=True)
+    profile = profile_load.table() if profile_load.available() else [
+        "(py-spy is not installed: `pip install py-spy`, then `python -m bench.profile_load`)"]
     print("importing a 2,000-matter list ...", flush=True)
     imported = import_bench.section(import_bench.run(), f"Run {dt.date.today().isoformat()}")
     load = load_sections(commit)
@@ -127,6 +133,14 @@ the session and profile; a retry of an answered message pays one. Taking a seat 
 creating a record is one script plus its number, its handoffs and its scheduled escalations.
 
 {chr(10).join(trips)}
+
+{semantic_calibration.SECTION}
+
+{chr(10).join(calibration)}
+
+{profile_load.SECTION}
+
+{chr(10).join(profile)}
 
 {imported}
 {load}"""

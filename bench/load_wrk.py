@@ -1,7 +1,8 @@
 """wrk (Debian's `wrk`) driving a server for `python -m bench load`: signed WeChat messages, each request a
 distinct message (wrk's Lua script gives each body its own MsgId and FromUserName from a counter) signed
-with its own nonce and the current timestamp (the app refuses a seen signature with another body), and
-the parsing of wrk's report."""
+as WeChat signs it (its own nonce, the current timestamp and their SHA-1, computed in LuaJIT per
+request: the app refuses a signature it has seen, and timestamps out of its window), and the parsing of
+wrk's report. Signing lives here only: `signed_query` for Python's requests, `signed_path` in the Lua."""
 from __future__ import annotations
 
 import json
@@ -117,6 +118,7 @@ local nthreads = %(threads)d
 local base = %(base)d
 local first = %(first)d       -- where the counter starts (a run that goes on from an earlier one)
 local marker = %(marker)s     -- a thread that has sent its quota creates marker .. tid
+local once = %(once)d          -- 1: each text at most once (a stream of distinct questions), then stop
 local head = "<xml><ToUserName><![CDATA[gh_centerbot]]></ToUserName><FromUserName><![CDATA["
 local threads = {}
 
@@ -138,7 +140,8 @@ end
 function request()
   -- wrk calls request() once on thread 0's state to check the script before the run: that message
   -- is never sent, so thread 0 makes one more
-  if quota > 0 and n >= quota + (tid == 0 and 1 or 0) then
+  if (quota > 0 and n >= quota + (tid == 0 and 1 or 0)) or
+     (once == 1 and first + n * nthreads + tid >= #texts) then  -- (thread 0's unsent text is skipped)
     if extra == 0 then
       local f = io.open(marker .. tid, "w")
       if f then f:close() end
@@ -197,7 +200,7 @@ _runs = iter(range(1, 10**6))
 
 def wrk(server: Server, texts: list[str], seconds: float, work: Path, *, users: int = 0,
         messages: int = 0, first: int = 0, users_tag: str = "", connections: int = CONNECTIONS,
-        threads: int = THREADS, token: str = TOKEN) -> dict:
+        threads: int = THREADS, token: str = TOKEN, once: bool = False) -> dict:
     """One wrk run against `server`, every request a new message: for `seconds`, or until `messages`
     have been sent (then wrk is interrupted, which makes it report as at the end of a run)."""
     run = next(_runs)
@@ -207,7 +210,7 @@ def wrk(server: Server, texts: list[str], seconds: float, work: Path, *, users: 
         "prefix": _lua_string(f"o_{os.getpid()}_{users_tag or run}_"),
         "users": users, "quota": -(-messages // threads) if messages else 0, "threads": threads,
         "base": (int(time.time()) % 100_000 * 1000 + run) * 10**7, "marker": _lua_string(str(marker)),
-        "first": first, "token": _lua_string(token),
+        "first": first, "token": _lua_string(token), "once": int(once),
     }, encoding="utf-8")
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
             "-s", str(script), server.url()]
@@ -233,6 +236,7 @@ def wrk(server: Server, texts: list[str], seconds: float, work: Path, *, users: 
     closing = min(r["forbidden"], r["stop"])  # answers to the closing unsigned GETs of a run with a quota
     r["status"] -= closing  # any other 403 (a message refused) stays an error
     r["messages"] = r["requests"] - closing
+    r["exhausted"] = bool(once and r["stop"])  # a stream sent whole before the time was up
     r["rps"] = r["messages"] / (r["duration_us"] / 1e6)
     if messages:  # every message was sent; the last few answers are not awaited
         r["sent"] = -(-messages // threads) * threads

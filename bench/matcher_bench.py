@@ -15,7 +15,10 @@ from tests.eval.evaluate import load_questions
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "knowledge" / "sample"
-GUANGAN = ROOT.parent / "shared" / "data" / "guangan-matter-names.json"
+# shared/ beside the clone (or beside the folder of worktrees a clone may sit in)
+GUANGAN = next((d / "shared" / "data" / "guangan-matter-names.json" for d in (ROOT.parent, ROOT.parent.parent)
+                if (d / "shared" / "data" / "guangan-matter-names.json").exists()),
+               ROOT.parent / "shared" / "data" / "guangan-matter-names.json")
 CACHE = ROOT / "var" / "bench-cache"
 VARIANTS = ("", "（新办）", "（变更）", "（注销）", "（补办）", "（延续）", "（市级）", "（县级）", "（乡镇）")
 
@@ -79,8 +82,7 @@ def timings(matcher: Matcher, questions: list[str], rounds: int = 3) -> dict:
     for q in questions[:20]:
         matcher.match(q)  # warm up
     for _ in range(rounds):
-        if matcher.semantic is not None:
-            matcher.semantic._query.cache_clear()  # measure embeddings, not the repeat-question cache
+        matcher.clear_caches()  # measure matching and embeddings, not the repeat-question caches
         for q in questions:
             t = time.perf_counter()
             matcher.match(q)

@@ -69,12 +69,19 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def _log_to_stderr() -> None:
+    """Under gunicorn nothing configures Python's logging: show the app's INFO lines (the progress of a
+    first start's embedding, among others) on stderr, where gunicorn's own log goes."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                            format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+
+
 def create_app(settings: Settings | None = None, *, context: Context | None = None,
                live: bool | None = None) -> Flask:
     """`live`: follow changes of the knowledge base (default: when the app loads its own context)."""
+    _log_to_stderr()
     settings = settings or Settings.from_env()
-    if not logging.getLogger().handlers:  # under gunicorn: the progress of a first embedding is shown
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
     own = context is None

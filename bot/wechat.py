@@ -13,7 +13,7 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.messages import BaseMessage
+from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
@@ -146,10 +146,20 @@ def read_inbound(settings: Settings, args: Mapping[str, str], body: bytes) -> In
     if not isinstance(fields.get("FromUserName"), str) or not fields["FromUserName"].strip():
         raise BadRequest("no FromUserName")
     try:
-        parsed = parse_message(raw.decode("utf-8"))
+        parsed = _wechatpy_message(fields, raw)
     except Exception:
         raise BadRequest("unreadable message") from None
     return Inbound(to_message(parsed, fields), str(fields.get("ToUserName") or ""), encrypted)
+
+
+def _wechatpy_message(fields: dict, raw: bytes) -> BaseMessage:
+    """wechatpy's message object. A message (text, voice, image …) is built from the fields already
+    parsed, with wechatpy's own table of types, instead of parsing the XML a second time; an event
+    goes through wechatpy's parser, which rewrites some of them (subscribe by QR code)."""
+    kind = fields["MsgType"].lower()
+    if kind == "event" or kind.startswith("device_"):
+        return parse_message(raw.decode("utf-8"))
+    return MESSAGE_TYPES.get(kind, UnknownMessage)(dict(fields))
 
 
 def _int(value: object) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import Any
 
 import redis
@@ -24,8 +25,36 @@ NONE_OF_THESE = re.compile(r"^(都不是|都不对|没有|不是|以上都不是
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 
 
+# Rendered notifications: a pure function of the matter, its base and the public address, asked again and
+# again. Kept for the base in use only, keyed by its version (bot.kb_live: a console edit moves it) and its
+# identity (a reloaded base is a new object): another base empties the cache, so an edit shows at once and
+# no old base stays pinned in memory; bounded.
+_NOTICES: dict[tuple[str, str], tuple[Matter, object, Reply]] = {}
+_NOTICE_BASE: list = [None, None]  # [the base the kept notifications come from, its version]
+_NOTICE_LOCK = threading.Lock()
+NOTICE_CACHE = 1024
+
+
 def notification(matter: Matter, ctx: Context) -> Reply:
     """The one-time notification of a matter, whole; over WeChat's byte budget it goes in parts."""
+    kb, key = ctx.kb, (matter.id, ctx.public_url)
+    with _NOTICE_LOCK:
+        if _NOTICE_BASE[0] is not kb or _NOTICE_BASE[1] != kb.version:
+            _NOTICES.clear()
+            _NOTICE_BASE[:] = [kb, kb.version]
+        kept = _NOTICES.get(key)
+    if kept is None or kept[0] is not matter or kept[1] is not ctx.render:
+        kept = (matter, ctx.render, _notification(matter, ctx))
+        with _NOTICE_LOCK:
+            if _NOTICE_BASE[0] is kb and _NOTICE_BASE[1] == kb.version:  # still the base in use
+                if len(_NOTICES) >= NOTICE_CACHE:
+                    _NOTICES.clear()
+                _NOTICES[key] = kept
+    reply = kept[2]
+    return Reply(reply.text, followups=list(reply.followups))
+
+
+def _notification(matter: Matter, ctx: Context) -> Reply:
     window = ctx.kb.center.window(matter.window)
     full = ctx.render("consult/notice.txt", m=matter, window=window, center=ctx.kb.center,
                       url=ctx.notice_url(matter.id))

@@ -78,6 +78,7 @@ CANDIDATES = 40
 LEXICAL_SURE = 96.0  # a lexical top this high and this clear needs no semantic opinion: a term of five
 # characters or more, or the whole question (a four-character term inside a question is not enough)
 SEMANTIC_BASE = 0.86  # cosine below which the embedding says nothing
+RESULT_CACHE = 4096  # decisions kept, by question text (least recently used goes)
 SEMANTIC_WEIGHT = 16.0  # points per 0.01 of cosine above the base: when the words are unsure, meaning decides
 
 
@@ -323,6 +324,7 @@ class Matcher:
         self.syllable_chars = _syllable_chars(self.terms)
         self.matter_directions = [self.directions_in(normalize(m.name, strip_fillers=False))
                                   for m in self.matters]
+        self._results = lru_cache(maxsize=RESULT_CACHE)(self._match)
         self.plain_names = [normalize(_QUALIFIER.sub("", m.name), strip_fillers=False) if _QUALIFIER.search(m.name)
                             else "" for m in self.matters]
         self.semantic = None
@@ -444,11 +446,12 @@ class Matcher:
                        for j, longer, start2 in spans) for start in starts):
                 scores[idx] *= OVERSHADOWED
 
-    def score(self, query: str, text: str = "") -> "Sheet":
+    def score(self, query: str, text: str = "", semantic: bool | None = None) -> "Sheet":
         """Every matter's and unit's score for a question.
 
         `query` is the normalized question; `text` the question as written, for the semantic
-        channel, which is consulted only when the lexical channels are not already sure.
+        channel, which is consulted only when the lexical channels are not already sure (`semantic`
+        True or False overrides that, to measure what the channel changes).
         """
         term_scores = self._scan(query)
         self._overshadow(query, term_scores)
@@ -474,8 +477,10 @@ class Matcher:
         asked = self.directions_in(query)
         sheet = Sheet(lexical_top=0.0, lexical_unit=max(unit_score.values(), default=0.0), asked=asked,
                       lexical=dict(matter_score))
-        if self.semantic is not None and text and not self._lexically_sure(matter_score):
-            sims = self._similarities(_t2s().convert(text))
+        if semantic is None:
+            semantic = not self._lexically_sure(matter_score)
+        if self.semantic is not None and text and semantic:
+            sims = self._similarities(self.semantic_text(text))
             n, u = len(self.matters), len(self.units)
             for i in np.flatnonzero(sims[:n + u] > SEMANTIC_BASE).tolist():
                 boost = SEMANTIC_WEIGHT * 100 * (float(sims[i]) - SEMANTIC_BASE)
@@ -498,6 +503,14 @@ class Matcher:
                              key=lambda p: -p[1])
         return sheet
 
+    @staticmethod
+    def semantic_text(text: str) -> str:
+        """What the embedding reads of a question, and the key of its cached vector: the text normalized
+        (full-width, traditional, case, punctuation and spaces; fillers kept, which the embedding reads
+        better with), so 低保怎么申请？ and 低保 怎么申请 are embedded once. Stripping the fillers too
+        would save tokens but loses answers on tests/eval/fresh.yaml (BENCHMARKS.md)."""
+        return normalize(text, strip_fillers=False)
+
     def _similarities(self, text: str) -> "np.ndarray":
         """Cosine similarity of a question to each matter, each unit, then each report example."""
         raw = self.semantic.similarities(text)
@@ -512,10 +525,22 @@ class Matcher:
         return top >= LEXICAL_SURE and top - runner_up >= CLEAR_LEAD
 
     # -- the decision ---------------------------------------------------------------------------
-    def match(self, text: str) -> MatchResult:
+    def match(self, text: str, semantic: bool | None = None) -> MatchResult:
+        """The decision for a question. Citizens ask the same questions again and again: a decision is
+        a pure function of the text and the base, so the last RESULT_CACHE decisions are kept (a new base
+        builds a new Matcher, with an empty cache)."""
+        return self._match(text, semantic) if semantic is not None else self._results(text)
+
+    def clear_caches(self) -> None:
+        """Forget the kept decisions and query vectors (to measure what a first-time question costs)."""
+        self._results.cache_clear()
+        if self.semantic is not None:
+            self.semantic.clear_queries()
+
+    def _match(self, text: str, semantic: bool | None = None) -> MatchResult:
         text = without_courtesy(text)
         query = normalize(_latin_pinyin_to_han(text, self.syllable_chars))
-        sheet = self.score(query, text)
+        sheet = self.score(query, text, semantic)
         matters = sheet.matters
         top = matters[0].score if matters else 0.0
         unit, unit_score = sheet.units[0] if sheet.units else (None, 0.0)

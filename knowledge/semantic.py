@@ -174,5 +174,8 @@ class SemanticIndex:
         with _lock:
             return _model().query(question)
 
+    def clear_queries(self) -> None:
+        self._query.cache_clear()
+
     def similarities(self, question: str) -> "np.ndarray":
         return self.matrix @ self._query(question)

@@ -58,3 +58,23 @@ def test_every_request_wrk_sends_is_a_new_message(tmp_path):
             assert len(list(client.scan_iter("*{replay:*"))) == 60  # each signed with its own nonce
             workers = app.workers
         assert all(not Path(f"/proc/{pid}").exists() for pid in [app.proc.pid, *workers])
+
+
+def test_the_citizen_stream_is_thousands_of_distinct_real_questions():
+    stream = load_bench.citizen_stream()
+    assert len(stream) >= 3000 and len(set(stream)) == len(stream)
+    assert "党费怎么交" in stream or any("党费" in q for q in stream)  # the evaluation sets are in it
+    assert "高校毕业生报到需要什么材料" in stream and "高校毕业生报到怎么办" in stream  # catalogue names, as asked
+    assert not any("（" in q for q in stream if q.endswith("怎么办"))  # without bracketed qualifiers
+
+
+@pytest.mark.skipif(not Path(load_bench.WRK).exists(), reason="wrk is not installed (make bench installs it)")
+def test_wrk_signs_each_request_and_sends_each_stream_text_once(tmp_path):
+    """The echo webhook checks every signature wrk's LuaJIT SHA-1 made (a bad one is a 403, counted as an
+    error), and a stream row sends each text at most once, then stops."""
+    texts = [f"第{i}个问题" for i in range(40)]
+    with load_bench.gunicorn("echo", {**load_bench.app_env("unix:///nonexistent", tmp_path / "d", load_bench.SAMPLE)},
+                             tmp_path, load_bench.ECHO_APP) as echo:
+        r = load_bench.wrk(echo, texts, 30, tmp_path, once=True, connections=2)
+    assert r["errors"] == 0 and r["exhausted"]
+    assert len(texts) - 1 <= r["messages"] <= len(texts)  # thread 0's first text is wrk's unsent check

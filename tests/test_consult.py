@@ -152,3 +152,18 @@ def test_an_answer_with_close_runners_up_offers_them_and_a_number_switches(chat)
 
 def test_a_clear_answer_offers_nothing_else(chat):
     assert "您问的如果是其他事项" not in chat.send("生了孩子要办哪些手续", user="o_clear")
+
+
+def test_a_notification_is_rendered_again_for_an_edited_base(ctx, kb):
+    """Notifications are kept once rendered; a reloaded base (a keeper's edit) gives the new text, not
+    the kept one."""
+    import dataclasses
+
+    matter = by_name(kb, "党费")
+    first = notification(matter, ctx)
+    assert notification(matter, ctx).text == first.text  # kept: the same text again
+    edited = matter.model_copy(update={"note": "本月起可通过手机银行缴纳。"})
+    kb2 = dataclasses.replace(kb, matters={**kb.matters, matter.id: edited})
+    ctx2 = dataclasses.replace(ctx, kb=kb2)  # what a reload gives handlers: a new base
+    assert "本月起可通过手机银行缴纳。" in notification(edited, ctx2).text
+    assert "本月起可通过手机银行缴纳。" not in notification(matter, ctx).text

@@ -257,3 +257,20 @@ def test_embedding_cache_keeps_each_passage_so_an_edit_embeds_only_the_new_ones(
         "passage": lambda self, texts: (embedded.extend(texts), model.passage(texts))[1]})())
     index = semantic.SemanticIndex([*docs, "缓存测试：新加的一段"], tmp_path)
     assert embedded == ["缓存测试：新加的一段"] and index.matrix.shape == (3, 384)
+
+
+def test_a_repeated_question_gets_the_decision_a_first_time_question_gets(lexical):
+    """The matcher keeps its decisions by question: asked again, the same decision, with or without the
+    kept ones (a fresh Matcher, as a reloaded base builds, starts with none)."""
+    first = lexical.match("党费怎么交")
+    assert lexical.match("党费怎么交") is first  # kept
+    lexical.clear_caches()
+    again = lexical.match("党费怎么交")
+    assert again is not first and again == first
+    assert lexical.match("党费怎么交", semantic=False) == first
+
+
+def test_the_embedding_reads_the_normalized_question():
+    """Punctuation, width and traditional characters do not make a new question for the embedding (one
+    vector kept for both); its fillers stay (stripping them loses answers on fresh.yaml)."""
+    assert Matcher.semantic_text("低保怎么申請？") == Matcher.semantic_text("低保 怎么申请") == "低保怎么申请"

@@ -1,6 +1,6 @@
 """Messages and sessions: exactly-once claims of delivered messages (the reply kept for WeChat's
 retries), conversation sessions, and profiles (first and last seen, for WeChat's 48-hour window).
-Lua: claim_message.lua."""
+Lua: claim_message.lua, finish_message.lua."""
 from __future__ import annotations
 
 import json
@@ -42,7 +42,7 @@ class Seen:
 class Messages(Connection):
     """Sessions, profiles and the claims of delivered messages."""
 
-    SCRIPTS = {"_claim_message": "claim_message"}
+    SCRIPTS = {"_claim_message": "claim_message", "_finish_message": "finish_message"}
 
     # -- sessions and profiles -----------------------------------------------------------------
     def load_session(self, openid: str) -> dict[str, Any]:
@@ -93,13 +93,14 @@ class Messages(Connection):
 
     def finish_message(self, openid: str, msg_key: str, state: str, reply: str | None = None,
                        session: dict[str, Any] | None = None) -> None:
-        """Keep the answer for WeChat's retries and, given one, save the session: one round trip."""
-        key = self._user(openid, "seen", msg_key)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.set(key, json.dumps({"state": state, "reply": reply}, ensure_ascii=False), ex=SEEN_TTL)
-        if session is not None:
-            self._save_session(pipe, openid, session)
-        pipe.execute()
+        """Keep the answer for WeChat's retries and, given one, save the session: one round trip, one
+        script (the same writes as save_session's transaction)."""
+        mode = "keep" if session is None else "set" if session else "del"
+        self._finish_message(
+            keys=[self._user(openid, "seen", msg_key), self._user(openid, "session"), self._user(openid, "profile")],
+            args=[json.dumps({"state": state, "reply": reply}, ensure_ascii=False), SEEN_TTL, mode,
+                  json.dumps(session, ensure_ascii=False) if session else "", SESSION_TTL,
+                  self.clock.timestamp(), PROFILE_TTL])
 
     def release_message(self, openid: str, msg_key: str) -> None:
         """Forget a claim whose handling failed, so WeChat's retry may try again."""
