@@ -14,7 +14,7 @@ from handlers.message import Message, Reply
 from handlers.privacy import mask_phones
 from handlers.slots import Refusal, Rules, Slot
 from handlers.when import parse_day, parse_period, parse_time
-from knowledge.matcher import normalize
+from knowledge.text import normalize
 from knowledge.schema import Resource
 
 FORM = "booking.form"

@@ -9,7 +9,7 @@ from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.when import parse_day, parse_time
 from knowledge.holiday_law import FIRST_YEAR, LAST_YEAR
-from knowledge.matcher import normalize
+from knowledge.text import normalize
 
 _HOURS = re.compile(r"几点|上班|下班|开门|关门|营业|办公时间|工作时间|开放时间|上班时间|休息吗|放假|开放吗|办公吗|有人吗|开着")
 _WHERE = re.compile(r"(中心|你们|贵中心|大厅|服务站|办事大厅).{0,3}(在哪|地址|位置|怎么走|怎么去)|^(地址|位置|在哪|在哪里|在哪儿|怎么走)[?？]?$"

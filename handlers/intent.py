@@ -8,7 +8,7 @@ from typing import Any
 
 from handlers import center
 from handlers.context import Context
-from knowledge.matcher import normalize
+from knowledge.text import normalize
 
 GREETING = re.compile(r"^(你好|您好|你们好|哈喽|嗨|hi|hello|在吗|在不在|有人吗|有人在吗|早上好|上午好|中午好|下午好|晚上好|早|"
                       r"谢谢|谢谢你|谢谢您|谢谢你们|多谢|感谢|辛苦了|好的|好|行|嗯|嗯嗯|哦|噢|知道了|明白了|收到|ok|"

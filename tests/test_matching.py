@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from knowledge.matcher import Matcher, normalize, without_courtesy
+from knowledge.matcher import Matcher
+from knowledge.text import normalize, without_courtesy
 from tests.eval.evaluate import evaluate, load_questions
 
 
