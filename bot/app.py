@@ -38,7 +38,7 @@ def build_context(settings: Settings, clock: Clock | None = None, store: Store |
     clock = clock or Clock()
     kb = load(settings.knowledge_dir)
     return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url,
-                         cache_dir=settings.data_dir / "cache", notice_template=settings.notice_template)
+                         cache_dir=settings.data_dir / "cache")
 
 
 def secret_key(settings: Settings) -> str:

@@ -105,7 +105,7 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("worker started; " + settings.describe().splitlines()[0])
-    OutboxSender(ctx.store, make_client(settings, ctx.store), settings.notice_template,
+    OutboxSender(ctx.store, make_client(settings, ctx.store), lambda: ctx.kb.center,
                  lease=settings.worker_lease).run_forever(stop, ctx=ctx)
 
 

@@ -408,7 +408,9 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if not ok:
         return False, ctx.render("booking/not_active.txt", b=booking, state=result)
     text = ctx.render(told, b=result, resource=resource, center=ctx.kb.center)
-    notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}", title="预约审核结果")
+    status = {"confirmed": "审核通过", "declined": "未通过审核", "no_show": "未到场"}[result["status"]]
+    notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}",
+                   booking_notice(result, resource, status, "booking"))
     if result["status"] == "declined":
         ctx.store.unschedule(_reminder_job(result))
     return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
@@ -423,6 +425,12 @@ def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) 
                               dedup=f"staff:{member['openid']}:{booking['code']}:{booking['status']}")
 
 
+def booking_notice(booking: dict, resource: Resource, status: str, kind: str) -> notify.Notice:
+    """The facts of a message about a booking, for a template or subscribe message."""
+    return notify.Notice(number=booking["code"], subject=(f"{resource.name}预约", resource.name), status=status,
+                         time=float(booking["starts"]), hint=("回复“我的预约”查看详情",), kind=kind)
+
+
 def _reminder_job(booking: dict) -> dict:
     return {"kind": "booking_reminder", "code": booking["code"], "resource": booking["resource"]}
 
@@ -433,11 +441,12 @@ def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
         ctx.store.schedule(_reminder_job(booking), at)
 
 
-def reminder_text(job: dict, ctx: Context) -> tuple[str, str] | None:
-    """(openid, text) of a due reminder, or None when the booking is no longer active."""
+def reminder_text(job: dict, ctx: Context) -> tuple[str, str, notify.Notice] | None:
+    """(openid, text, notice) of a due reminder, or None when the booking is no longer active."""
     letters = {r.code: r.id for r in ctx.kb.resources.values()}
     booking = ctx.store.bookings.get(job["code"], letters)
     if booking is None or booking["status"] not in ACTIVE:
         return None
     resource = ctx.kb.resources[booking["resource"]]
-    return booking["openid"], ctx.render("booking/reminder.txt", b=booking, resource=resource)
+    return (booking["openid"], ctx.render("booking/reminder.txt", b=booking, resource=resource),
+            booking_notice(booking, resource, "即将开始", "reminder"))

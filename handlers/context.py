@@ -21,13 +21,12 @@ class Context:
     store: Store
     render: Renderer
     public_url: str
-    notice_template: str | None = None  # template message id for citizens outside the 48-hour window
 
     @classmethod
     def build(cls, kb: KnowledgeBase, store: Store, clock: Clock, public_url: str,
-              cache_dir: Path | None = None, notice_template: str | None = None) -> "Context":
+              cache_dir: Path | None = None) -> "Context":
         return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center), clock=clock,
-                   store=store, render=Renderer(), public_url=public_url.rstrip("/"), notice_template=notice_template)
+                   store=store, render=Renderer(), public_url=public_url.rstrip("/"))
 
     def notice_url(self, matter_id: str) -> str:
         return f"{self.public_url}/notice/{matter_id}"

@@ -86,9 +86,15 @@ def responder_for(ctx: Context, kind: RecordType) -> tuple[dict | None, bool]:
     return None, False
 
 
-def _tell(ctx: Context, openid: str, text: str, dedup: str) -> None:
-    """A citizen's message about their record (customer-service text, else template)."""
-    notify.citizen(ctx, openid, text, dedup)
+def _tell(ctx: Context, record: dict, text: str, dedup: str, status: str, kind: str = "progress") -> None:
+    """A citizen's message about their record: a customer-service text, else the center's template or
+    subscribe message showing the record's number, type, `status` (at most 5 Chinese characters) and time."""
+    label = ctx.kb.center.records.types[record["type"]].label if ctx.kb.center.records else "办件"
+    matter = ctx.kb.matters.get(record.get("matter", ""))
+    subject = ((f"{label}·{matter.name}", matter.name) if matter else ()) + (label,)
+    notice = notify.Notice(number=record["no"], subject=subject, status=status, time=ctx.clock.timestamp(),
+                           hint=("回复“我的办件”查看详情",), kind=kind)
+    notify.citizen(ctx, record["openid"], text, dedup, notice)
 
 
 def _tell_staff(ctx: Context, name: str, text: str, dedup: str) -> None:
@@ -187,7 +193,7 @@ def take(ctx: Context, staff: dict, no: str) -> dict:
                              _event(ctx, staff["name"], "接单"), staff=record.get("responder", ""),
                              new_staff=staff["name"])
     template = "records/delegation_accepted.txt" if record["type"] == "delegation" else "records/taken.txt"
-    _tell(ctx, record["openid"], ctx.render(template, r=record, staff=staff), f"rec:{record['no']}:taken")
+    _tell(ctx, record, ctx.render(template, r=record, staff=staff), f"rec:{record['no']}:taken", "已受理")
     return ctx.store.records.get(record["no"])
 
 
@@ -195,7 +201,7 @@ def resume(ctx: Context, staff: dict, no: str) -> dict:
     """Materials complete after a 补正 notice: the case is handled again (办理中)."""
     record = _load_for(ctx, staff, no)
     ctx.store.records.update(record["no"], {"status": "in_progress"}, _event(ctx, staff["name"], "材料齐全，办理中"))
-    _tell(ctx, record["openid"], ctx.render("records/resumed.txt", r=record), f"rec:{record['no']}:resumed")
+    _tell(ctx, record, ctx.render("records/resumed.txt", r=record), f"rec:{record['no']}:resumed", "办理中")
     return ctx.store.records.get(record["no"])
 
 
@@ -203,7 +209,8 @@ def reply(ctx: Context, staff: dict, no: str, text: str) -> dict:
     record = _load_for(ctx, staff, no)
     n = len(ctx.store.records.history(record["no"]))
     ctx.store.records.update(record["no"], {}, _event(ctx, staff["name"], "回复", text))
-    _tell(ctx, record["openid"], ctx.render("records/reply.txt", r=record, text=text), f"rec:{record['no']}:reply:{n}")
+    _tell(ctx, record, ctx.render("records/reply.txt", r=record, text=text), f"rec:{record['no']}:reply:{n}",
+          "有新答复", kind="result")
     return record
 
 
@@ -216,7 +223,7 @@ def transfer(ctx: Context, staff: dict, no: str, to: str) -> dict:
                              new_staff=to)
     record = ctx.store.records.get(record["no"])
     _hand_off(ctx, record, to)
-    _tell(ctx, record["openid"], ctx.render("records/transferred.txt", r=record), f"rec:{record['no']}:to:{to}")
+    _tell(ctx, record, ctx.render("records/transferred.txt", r=record), f"rec:{record['no']}:to:{to}", "已转办")
     return record
 
 
@@ -227,8 +234,8 @@ def finish(ctx: Context, staff: dict, no: str, result: str) -> dict:
     record = ctx.store.records.get(record["no"])
     if record["openid"]:
         ctx.store.records.ask_rating(record["openid"], record["no"])
-        _tell(ctx, record["openid"], ctx.render("records/finished.txt", r=record, ratings=RATINGS),
-              f"rec:{record['no']}:done")
+        _tell(ctx, record, ctx.render("records/finished.txt", r=record, ratings=RATINGS),
+              f"rec:{record['no']}:done", "已办结", kind="result")
     return record
 
 
@@ -245,7 +252,8 @@ def terminate(ctx: Context, staff: dict, no: str, reason: str) -> dict:
                                             "closed": ctx.clock.timestamp()},
                              _event(ctx, staff["name"], "终止", reason), staff=record.get("responder", ""), close=True)
     record = ctx.store.records.get(record["no"])
-    _tell(ctx, record["openid"], ctx.render("records/terminated.txt", r=record), f"rec:{record['no']}:terminated")
+    _tell(ctx, record, ctx.render("records/terminated.txt", r=record), f"rec:{record['no']}:terminated", "已终止",
+          kind="result")
     return record
 
 
@@ -259,8 +267,8 @@ def extend(ctx: Context, staff: dict, no: str, days: int, reason: str) -> dict:
                              due=_ts(due))
     record = ctx.store.records.get(record["no"])
     _schedule_deadlines(ctx, record)
-    _tell(ctx, record["openid"], ctx.render("records/extended.txt", r=record, days=days, reason=reason,
-                                            due=_date(record["due"])), f"rec:{record['no']}:extended:{record['due']}")
+    _tell(ctx, record, ctx.render("records/extended.txt", r=record, days=days, reason=reason,
+                                  due=_date(record["due"])), f"rec:{record['no']}:extended:{record['due']}", "已延期")
     return record
 
 
@@ -271,8 +279,8 @@ def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> dict:
                              _event(ctx, staff["name"], "补正告知", "、".join(items)))
     record = ctx.store.records.get(record["no"])
     matter = ctx.kb.matters.get(record.get("matter", ""))
-    _tell(ctx, record["openid"], ctx.render("records/correction.txt", r=record, items=items, matter=matter),
-          f"rec:{record['no']}:correction")
+    _tell(ctx, record, ctx.render("records/correction.txt", r=record, items=items, matter=matter),
+          f"rec:{record['no']}:correction", "需补正材料")
     return record
 
 
