@@ -119,6 +119,14 @@ class DeliveryStore:
         pipe.zadd(self.store._ob("due"), {msg_id: until})
         pipe.execute()
 
+    def queue_order(self, openids: list[str]) -> dict[str, int]:
+        """Each recent outbox message of these users -> its place in the order it was queued (messages
+        queued in the same instant share a due time, so the due set alone cannot tell)."""
+        pipe = self.r.pipeline(transaction=False)
+        for openid in openids:
+            pipe.lrange(self.store._ob("user", openid), 0, -1)
+        return {msg_id: i for ids in pipe.execute() for i, msg_id in enumerate(ids)}
+
     def note_sent_as(self, msg_id: str, via: str) -> None:
         """How a sent message went out: as a customer-service text merged with others, or as a template
         or subscribe message instead."""

@@ -125,7 +125,10 @@ class OutboxSender:
             return 0
         sent = 0
         leased_until = time.monotonic() + self.lease / 2
-        for batch in bundles(self.store.claim_due(lease=self.lease)):
+        due = self.store.claim_due(lease=self.lease)
+        texts_to = sorted({item.openid for item in due if item.kind == "text"})
+        order = self.delivery.queue_order(texts_to) if texts_to else {}
+        for batch in bundles(due, order):
             if time.monotonic() > leased_until:
                 break  # the rest go out after their lease, by whichever worker takes them
             if batch[0].kind == "text":
@@ -186,7 +189,7 @@ class OutboxSender:
         return 0
 
     def _send_fallback(self, item: OutboxItem, config, notice: Notice, center_name: str) -> int:
-        data = fallback_data(config, notice, center_name)
+        data = fallback_data(config, notice, center_name, self.store.clock.now().tzinfo)
         try:
             if config.kind == "template":
                 self.client.message.send_template(item.openid, config.template_id, data, url=config.url)
@@ -257,9 +260,9 @@ class OutboxSender:
             stop.wait(0 if busy else interval)
 
 
-def bundles(items: list[OutboxItem]) -> list[list[OutboxItem]]:
+def bundles(items: list[OutboxItem], order: dict[str, int] | None = None) -> list[list[OutboxItem]]:
     """The due messages as sends: each user's texts, most urgent first (by `priority` in the payload,
-    then as queued), merged into as few messages of at most 2048 bytes as their order allows; every
+    then as queued: `order` gives each id's place), merged into as few messages of at most 2048 bytes as their order allows; every
     other message alone. A text too long to share a message goes alone (it is never cut)."""
     out: list[list[OutboxItem]] = []
     texts: dict[str, list[OutboxItem]] = {}
@@ -269,7 +272,7 @@ def bundles(items: list[OutboxItem]) -> list[list[OutboxItem]]:
         else:
             out.append([item])
     for user_items in texts.values():
-        user_items.sort(key=lambda i: int(i.payload.get("priority", 0)))
+        user_items.sort(key=lambda i: (int(i.payload.get("priority", 0)), i.created, (order or {}).get(i.id, -1)))
         current: list[OutboxItem] = []
         size = 0
         for item in user_items:

@@ -82,15 +82,15 @@ def _fits(kind: str, value: str) -> bool:
     return len(value) <= KEYWORD_CHARS  # time, date: formatted by us
 
 
-def _times(ts: float, kind: str) -> list[str]:
-    d = dt.datetime.fromtimestamp(ts)
+def _times(ts: float, kind: str, tz: dt.tzinfo | None) -> list[str]:
+    d = dt.datetime.fromtimestamp(ts, tz)
     if kind in ("time", "date"):
         # WeChat's time/date format: 2019年10月1日 15:01
         return [f"{d.year}年{d.month}月{d.day}日 {d:%H:%M}"]
     return [f"{d.year}年{d.month}月{d.day}日 {d:%H:%M}", f"{d.month}月{d.day}日 {d:%H:%M}"]
 
 
-def forms(source: str, notice: Notice, center_name: str, kind: str) -> list[str]:
+def forms(source: str, notice: Notice, center_name: str, kind: str, tz: dt.tzinfo | None = None) -> list[str]:
     """The ways of showing `source` of a notice, most telling first."""
     if source == "number":
         return [notice.number]
@@ -99,7 +99,7 @@ def forms(source: str, notice: Notice, center_name: str, kind: str) -> list[str]
     if source == "status":
         return [notice.status]
     if source == "time":
-        return _times(notice.time, kind)
+        return _times(notice.time, kind, tz)
     if source == "hint":
         return list(notice.hint)
     if source == "center":
@@ -107,24 +107,24 @@ def forms(source: str, notice: Notice, center_name: str, kind: str) -> list[str]
     return []
 
 
-def field_value(name: str, source: str, notice: Notice, center_name: str) -> str:
+def field_value(name: str, source: str, notice: Notice, center_name: str, tz: dt.tzinfo | None = None) -> str:
     """The longest form of `source` that WeChat shows whole in field `name`; FieldProblem if none does."""
     kind = re.sub(r"\d+$", "", name)
-    options = forms(source, notice, center_name, kind)
+    options = forms(source, notice, center_name, kind, tz)
     for value in options:
         if _fits(kind, value):
             return value
     raise FieldProblem(name, source, options[-1] if options else "")
 
 
-def fallback_data(config: Notifications, notice: Notice, center_name: str) -> dict:
+def fallback_data(config: Notifications, notice: Notice, center_name: str, tz: dt.tzinfo | None = None) -> dict:
     """The `data` of a template or subscribe message: the configured keyword fields only (no first,
-    remark or colour), each within what WeChat shows. A fact that does not fit is left out of its
-    field with a log line rather than cut: WeChat would cut it silently."""
+    remark or colour), each within what WeChat shows; times in `tz` (the clock's zone). A fact that
+    does not fit is left out of its field with a log line rather than cut: WeChat would cut it silently."""
     data = {}
     for name, source in config.fields.items():
         try:
-            data[name] = {"value": field_value(name, source, notice, center_name)}
+            data[name] = {"value": field_value(name, source, notice, center_name, tz)}
         except FieldProblem as problem:
             log.warning("notification %s: %s; field left empty", notice.number, problem)
             data[name] = {"value": "-" if not name.startswith("phrase") else "无"}
