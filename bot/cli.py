@@ -442,5 +442,21 @@ def outbox_list(which: str, limit: int) -> None:
                    f"{content}  {item.last_error}")
 
 
+@outbox.command("user")
+@click.argument("openid")
+def outbox_user(openid: str) -> None:
+    """What was sent to one user: customer-service texts since their last message (WeChat allows 5),
+    in all, and template or subscribe messages sent instead; then their recent outbox messages."""
+    from bot.delivery_store import DeliveryStore
+
+    store = _store(_settings())
+    counts = DeliveryStore(store).counts(openid)
+    click.echo(f"customer-service texts since the user last wrote: {counts['used']} of {counts['limit']}; "
+               f"in all: {counts['total']}; template or subscribe messages instead: {counts['fallbacks']}")
+    for item in store.outbox_for_user(openid)[-20:]:
+        content = str(item.payload.get("content", ""))[:40].replace("\n", " ")
+        click.echo(f"{item.id[:12]}  {item.status:8s} tries={item.attempts}  {content}  {item.last_error}")
+
+
 if __name__ == "__main__":
     main()

@@ -377,3 +377,18 @@ def test_a_send_that_times_out_is_retried_later_and_delivered_once(api_settings,
     clock.advance(seconds=6)
     assert sender.run_once() == 1
     assert [c["text"]["content"] for c in standin.accepted()] == ["超时重发"]
+
+
+def test_outbox_user_says_what_was_sent_to_a_user(settings_env, store):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    store.save_session("o_cli", {})
+    counts = DeliveryStore(store)
+    counts.take("o_cli")
+    counts.take("o_cli")
+    counts.note_fallback("o_cli")
+    result = CliRunner().invoke(main, ["outbox", "user", "o_cli"], env=settings_env)
+    assert result.exit_code == 0, result.output
+    assert "2 of 5; in all: 2; template or subscribe messages instead: 1" in result.output
