@@ -4,7 +4,6 @@ else the center's template or subscribe message, field by field; the stable acce
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import threading
 
 import pytest
@@ -245,7 +244,6 @@ def test_a_subject_too_long_for_20_characters_shows_its_next_form_never_a_cut_on
 
 def test_every_notice_the_handlers_send_fits_wechat_s_fields(ctx):
     from handlers.booking import booking_notice
-    from handlers.records import STATUS_LABEL  # noqa: F401  (the statuses a citizen can be told)
     from tests.standin import field_fits
 
     statuses = ["已受理", "办理中", "有新答复", "已转办", "已办结", "已终止", "已延期", "需补正材料",
