@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass, field
 
 import xmltodict
-from wechatpy.crypto import WeChatCrypto, _get_signature
+from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
+
+from bot.wechat import msg_signature
 
 _ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
 
@@ -76,7 +78,7 @@ class WeChatPeer:
         envelope = xmltodict.parse(crypto.encrypt_message(body, nonce, timestamp))["xml"]
         encrypt = envelope["Encrypt"]
         args.update(encrypt_type="aes",
-                    msg_signature=_get_signature(self.token, timestamp, nonce, encrypt))
+                    msg_signature=msg_signature(self.token, timestamp, nonce, encrypt))
         if self.compatible:
             inner = body[len("<xml>"):-len("</xml>")]
             wrapped = f"<xml>{inner}<Encrypt>{_cdata(encrypt)}</Encrypt></xml>"

@@ -9,7 +9,7 @@ from typing import Mapping
 
 import xmltodict
 from wechatpy import parse_message
-from wechatpy.crypto import WeChatCrypto, _get_signature
+from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
@@ -96,7 +96,7 @@ def read_inbound(settings: Settings, args: Mapping[str, str], body: bytes) -> In
         encrypt = envelope.get("Encrypt")
         if not isinstance(encrypt, str) or not encrypt:
             raise BadRequest("no Encrypt element")
-        expected = _get_signature(settings.token, args.get("timestamp"), args.get("nonce"), encrypt)
+        expected = msg_signature(settings.token, args.get("timestamp"), args.get("nonce"), encrypt)
         if not _same(expected, args.get("msg_signature")):
             raise Forbidden("bad msg_signature")
         crypto = WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
@@ -146,3 +146,11 @@ def to_message(parsed: BaseMessage, fields: dict) -> Message:
         key=str(key) if isinstance(key, str) else "",
         create_time=_int(fields.get("CreateTime")),
     )
+
+
+def msg_signature(*parts: str) -> str:
+    """SHA-1 of the sorted, concatenated parts (safe mode: token, timestamp, nonce, Encrypt), through
+    wechatpy's public signer rather than its private `_get_signature`."""
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    return signer.signature
