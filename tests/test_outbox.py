@@ -390,3 +390,34 @@ def test_outbox_user_says_what_was_sent_to_a_user(settings_env, store):
     result = CliRunner().invoke(main, ["outbox", "user", "o_cli"], env=settings_env)
     assert result.exit_code == 0, result.output
     assert "2 of 5; in all: 2; template or subscribe messages instead: 1" in result.output
+
+
+def test_bundles_keep_each_text_whole_within_2048_bytes_and_never_put_a_reminder_before_a_result():
+    from bot.store import OutboxItem
+    from bot.worker import SEPARATOR, bundles
+
+    def item(n, size, priority, who="o_a"):
+        text = f"{n:03d}" + "字" * size
+        return OutboxItem(id=f"m{n}", openid=who, kind="text", payload={"content": text, "priority": priority},
+                          status="queued", attempts=0, created=float(n))
+
+    sizes = [10, 300, 50, 400, 30, 600, 1, 200, 650, 5]  # characters of 3 bytes
+    items = [item(n, size, priorities) for n, (size, priorities) in enumerate(zip(sizes, [3, 1, 2, 3, 1, 0, 2, 3, 1, 0]))]
+    items.append(item(99, 500, 1, who="o_b"))
+    out = bundles(items)
+    for_a = [b for b in out if b[0].openid == "o_a"]
+    assert all(utf8_len(SEPARATOR.join(i.payload["content"] for i in b)) <= 2048 for b in out)
+    flat = [i for b in for_a for i in b]
+    assert sorted(i.id for i in flat) == sorted(i.id for i in items if i.openid == "o_a")  # nothing lost or cut
+    assert [i.payload["priority"] for i in flat] == sorted(i.payload["priority"] for i in flat)
+    assert len(for_a) == 4 and [[i.id for i in b] for b in out if b[0].openid == "o_b"] == [["m99"]]
+
+
+def test_a_fact_no_form_of_which_fits_is_left_out_with_a_warning_never_cut(caplog):
+    notice = notify.Notice(number="编号一二三", subject=("一个二十一个字的很长很长很长很长很长的事项名称",), status="办理完毕了吗",
+                           time=0.0)
+    config = Notifications(kind="template", template_id="T", fields=TEMPLATE_FIELDS)
+    data = notify.fallback_data(config, notice, "中心", CST)
+    assert data["character_string1"] == {"value": "-"} and data["thing2"] == {"value": "-"}
+    assert data["phrase3"] == {"value": "无"} and data["thing5"] == {"value": "-"}
+    assert "cannot show subject" in caplog.text
