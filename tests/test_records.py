@@ -296,3 +296,42 @@ def test_handoff_and_reply_reach_wechat_through_the_api_stand_in(chat, store, st
     chat.send(f"回复 {no} 您好，已约谈当事人", user="o_li")
     sender.run_once()
     assert any(c["touser"] == "o_cit" and "已约谈当事人" in c["text"]["content"] for c in standin.sent())
+
+
+def test_staff_replies_spend_the_citizen_s_five_texts_then_go_as_templates_until_the_citizen_writes(
+        chat, store, staff, clock, ctx, standin, settings_env):
+    import dataclasses
+
+    from bot.config import Settings
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+    from knowledge.schema import Notifications
+
+    settings = Settings.from_env(dict(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret",
+                                      WECHAT_API_BASE=standin.base))
+    fields = {"character_string1": "number", "phrase2": "status"}
+    standin.templates["TPL-NOTICE"] = list(fields)
+    config = Notifications(kind="template", template_id="TPL-NOTICE", fields=fields)
+    ctx.kb = dataclasses.replace(ctx.kb, center=ctx.kb.center.model_copy(update={"notifications": config}))
+    sender = OutboxSender(store, make_client(settings, store), lambda: ctx.kb.center)
+    no = number_of(complain(chat))
+    standin.user_wrote("o_cit")
+    sender.run_once()
+    for i in range(6):
+        clock.advance(minutes=1)
+        chat.send(f"回复 {no} 第{i + 1}次答复", user="o_li")
+        sender.run_once()
+
+    def to_citizen():
+        return [m["text"]["content"] for m in standin.accepted() if m["touser"] == "o_cit"]
+
+    assert [t.split("\n")[1] for t in to_citizen()] == [f"第{i}次答复" for i in range(1, 6)]
+    assert standin.accepted("/cgi-bin/message/template/send") == [{
+        "touser": "o_cit", "template_id": "TPL-NOTICE",
+        "data": {"character_string1": {"value": no}, "phrase2": {"value": "有新答复"}}}]
+    assert not [c for c in standin.calls if c.body.get("touser") == "o_cit" and not c.accepted]  # no 45047
+    chat.send(f"查询 {no}", user="o_cit")  # the citizen writes: five texts may follow again
+    standin.user_wrote("o_cit")
+    chat.send(f"回复 {no} 第7次答复", user="o_li")
+    sender.run_once()
+    assert to_citizen()[-1].split("\n")[1] == "第7次答复"
