@@ -97,10 +97,19 @@ def _tell(ctx: Context, record: dict, text: str, dedup: str, status: str, kind: 
     notify.citizen(ctx, record["openid"], text, dedup, notice)
 
 
-def _tell_staff(ctx: Context, name: str, text: str, dedup: str) -> None:
+def _tell_staff(ctx: Context, name: str, text: str, dedup: str, record: dict, status: str,
+                kind: str = "progress") -> None:
+    """A staff member's message about a record: a customer-service text, else (their 5 texts used or
+    48 hours over) the center's template or subscribe message with the record's number, type, `status`
+    and due time."""
     member = ctx.store.staff(name) if name else None
     if member:
-        ctx.store.enqueue(member["openid"], "text", {"content": text}, dedup=f"{dedup}:{member['openid']}")
+        label = ctx.kb.center.records.types[record["type"]].label
+        notice = notify.Notice(number=record["no"], subject=(label,), status=status, time=float(record["due"]),
+                               hint=("回复“待办”查看详情",), kind=kind)
+        ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
+                                                     "priority": notify.PRIORITY[kind]},
+                          dedup=f"{dedup}:{member['openid']}")
 
 
 def _event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any]:
@@ -142,7 +151,7 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
         text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
                           due=_date(record["due"]))
         for leader in cfg.leaders:
-            _tell_staff(ctx, leader, text, f"rec:{no}:leaders")
+            _tell_staff(ctx, leader, text, f"rec:{no}:leaders", record, "新办件")
     if responder and responder == kind.a and kind.b:
         created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
         ctx.store.schedule({"kind": "record_takeover", "no": no},
@@ -154,7 +163,7 @@ def _hand_off(ctx: Context, record: dict, to: str) -> None:
     kind = ctx.kb.center.records.types[record["type"]]
     text = ctx.render("records/handoff.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
                       due=_date(record["due"]), summary=record["content"][:60])
-    _tell_staff(ctx, to, text, f"rec:{record['no']}:handoff:{to}")
+    _tell_staff(ctx, to, text, f"rec:{record['no']}:handoff:{to}", record, "待接单", kind="result")
 
 
 def _schedule_deadlines(ctx: Context, record: dict) -> None:
@@ -318,10 +327,12 @@ def run_job(ctx: Context, job: dict) -> bool:
         return False
     record = ctx.store.records.get(record["no"])
     text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=_date(job["due"]))
-    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{job['due']}")
+    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{job['due']}", record,
+                "即将到期" if color == "yellow" else "已超期", kind="progress" if color == "yellow" else "result")
     if color == "red":
         for leader in ctx.kb.center.records.leaders:
-            _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}")
+            _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}", record, "已超期",
+                        kind="result")
     return done == "applied"
 
 

@@ -335,3 +335,31 @@ def test_staff_replies_spend_the_citizen_s_five_texts_then_go_as_templates_until
     chat.send(f"回复 {no} 第7次答复", user="o_li")
     sender.run_once()
     assert to_citizen()[-1].split("\n")[1] == "第7次答复"
+
+
+def test_a_handoff_to_a_staff_member_whose_texts_are_used_goes_as_the_template_message(
+        chat, store, staff, clock, ctx, standin, settings_env):
+    import dataclasses
+
+    from bot.config import Settings
+    from bot.delivery_store import DeliveryStore
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+    from knowledge.schema import Notifications
+
+    settings = Settings.from_env(dict(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret",
+                                      WECHAT_API_BASE=standin.base))
+    fields = {"character_string1": "number", "thing2": "subject", "phrase3": "status", "time4": "time",
+              "thing5": "hint"}
+    standin.templates["TPL-NOTICE"] = list(fields)
+    config = Notifications(kind="template", template_id="TPL-NOTICE", fields=fields)
+    ctx.kb = dataclasses.replace(ctx.kb, center=ctx.kb.center.model_copy(update={"notifications": config}))
+    store.save_session("o_li", {})  # 李强 wrote; WeChat has already taken 5 texts to him since
+    DeliveryStore(store).spend("o_li")
+    no = number_of(complain(chat))
+    OutboxSender(store, make_client(settings, store), lambda: ctx.kb.center).run_once()
+    assert not [m for m in standin.sent() if m["touser"] == "o_li"]
+    assert [m for m in standin.accepted("/cgi-bin/message/template/send") if m["touser"] == "o_li"] == [{
+        "touser": "o_li", "template_id": "TPL-NOTICE",
+        "data": {"character_string1": {"value": no}, "thing2": {"value": "投诉"}, "phrase3": {"value": "待接单"},
+                 "time4": {"value": "2026年11月30日 17:30"}, "thing5": {"value": "回复“待办”查看详情"}}}]
