@@ -1,7 +1,8 @@
 """The webhook under load: the real app and a bare echo webhook, each under gunicorn with the Procfile's
 settings on a loopback port, driven by wrk (Debian's `wrk`); then the workers' memory with the sample
 base and a 1,135-matter base, at start and after 100,000 messages from 10,000 users.
-The rows of the "Webhook under load" and "Memory" sections of BENCHMARKS.md (`python -m bench load`).
+The rows of the "Webhook under load" and "Memory" sections of BENCHMARKS.md (`python -m bench load`):
+the scenarios, the runs and the report here; the servers in load_servers.py, the wrk driver in load_wrk.py.
 
 Every request is a distinct message: wrk's Lua script gives each body its own MsgId and FromUserName
 from a counter (the app answers a repeated MsgId from its reply cache, which is not the work to
@@ -10,45 +11,32 @@ string, made here, serves every request.
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import json
 import os
 import random
 import re
-import shlex
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import redis
-import xmltodict
 import yaml
-from wechatpy.utils import WeChatSigner
 
+from bench.load_servers import (ECHO_APP, PROCFILE, Server, _quiet, app_env, cpu_seconds, gunicorn, memory_of,
+                                procfile_web, redis_pid, setting)
+from bench.load_wrk import CONNECTIONS, THREADS, WRK, message_xml, post, reply_text, signed_query, wrk
+from bench.matcher_bench import CACHE, SAMPLE, catalogue_base, guangan_names, questions_for
 from bot.embedded_redis import temporary_server
 from knowledge.loader import load
 from knowledge.matcher import Matcher
-from bench.matcher_bench import CACHE, SAMPLE, catalogue_base, guangan_names, questions_for
 from tests.eval.evaluate import load_questions
 
-ROOT = Path(__file__).resolve().parent.parent
-PROCFILE = ROOT / "Procfile"
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
-TOKEN = "bench-load-token"
-ECHO_APP = "bench.echo:create_app()"
+# test_bench reaches the servers and the wrk driver through this module
+__all__ = ["ECHO_APP", "PROCFILE", "SAMPLE", "WRK", "app_env", "gunicorn", "procfile_web", "run", "section",
+           "setting", "signed_query", "wrk", "_quiet"]
 
-CONNECTIONS = 16
-THREADS = 2
 DURATION = int(os.environ.get("BENCH_LOAD_SECONDS", "12"))  # per row, after a warm-up
 WARM_UP = 3
 MESSAGES = int(os.environ.get("BENCH_MEMORY_MESSAGES", "100000"))
@@ -56,335 +44,6 @@ USERS = 10_000
 BOOKING_TEXT = "预约健身房"  # asks which day: the first step of the booking dialogue
 COMPLAINT_TEXT = "窗口工作人员态度太差了"  # takes the complaint and asks the name: the first step of a record
 REDIS_FSYNC = "everysec"  # what docs/deploy.md allows for production ("always" or "everysec")
-
-
-# -- processes ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def procfile_web(port: int, app: str | None = None, env: dict[str, str] | None = None) -> list[str]:
-    """The Procfile's `web` command as argv, its ${VAR:-default} expanded from `env`, bound to a
-    loopback port, and optionally serving another app."""
-    env = os.environ if env is None else env
-    line = next(x for x in PROCFILE.read_text().splitlines() if x.startswith("web:"))
-    command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m[1]) or m[2], line.split(":", 1)[1])
-    argv = shlex.split(command)
-    if argv[0] != "gunicorn" or "--bind" not in argv or not argv[-1].endswith("create_app()"):
-        raise RuntimeError(f"unexpected Procfile web command: {line}")
-    argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
-    if app:
-        argv[-1] = app
-    return [sys.executable, "-m", *argv]
-
-
-def setting(argv: list[str], flag: str) -> str:
-    return argv[argv.index(flag) + 1]
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time the processes have used so far."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def redis_pid(url: str) -> int:
-    """The pid of a `temporary_server` (its pidfile sits beside its socket)."""
-    return int((Path(url.removeprefix("unix://")).parent / "redis.pid").read_text().strip())
-
-
-def memory_of(pid: int) -> dict[str, float]:
-    """Resident and proportional set size of a process, in MiB."""
-    rss = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
-               if x.startswith("VmRSS:"))
-    pss = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-               if x.startswith("Pss:"))
-    return {"rss": rss / 1024, "pss": pss / 1024}
-
-
-@dataclass
-class Server:
-    """A gunicorn master serving on a loopback port."""
-
-    name: str
-    port: int
-    proc: subprocess.Popen
-    log: Path
-    argv: list[str] = field(default_factory=list)
-
-    @property
-    def workers(self) -> list[int]:
-        return children(self.proc.pid)
-
-    def url(self, query: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}/wechat" + (f"?{query}" if query else "")
-
-
-def _quiet(pids: list[int], timeout: float) -> bool:
-    """Wait until the processes use no CPU for a second: done with loading or with requests."""
-    deadline = time.monotonic() + timeout
-    last, quiet = None, 0
-    while time.monotonic() < deadline:
-        ticks = [cpu_seconds([pid]) for pid in pids]
-        quiet = quiet + 1 if ticks == last else 0
-        last = ticks
-        if quiet >= 3:
-            return True
-        time.sleep(0.3)
-    return False
-
-
-def _ready(server: Server, count: int, timeout: float) -> None:
-    """Wait until the master has `count` workers, one of them answers (an unsigned GET: 403), and no
-    worker uses CPU any more: each has loaded the app (there is no --preload) and waits for requests."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited; see its log:\n{server.log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(server.url(), timeout=timeout)
-        except urllib.error.HTTPError:
-            workers = server.workers
-            if len(workers) == count and _quiet(workers, deadline - time.monotonic()):
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{server.name} did not start within {timeout:.0f} s; see {server.log}")
-
-
-@contextlib.contextmanager
-def gunicorn(name: str, env: dict[str, str], logs: Path, app: str | None = None,
-             timeout: float = 300) -> Iterator[Server]:
-    """Serve the Procfile's web command (or `app` with its settings); stop it and its workers on exit."""
-    port = free_port()
-    argv = procfile_web(port, app, env)
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
-    server = Server(name, port, proc, log, argv)
-    try:
-        _ready(server, int(setting(argv, "--workers")), timeout)
-        yield server
-    finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Graceful stop of the master, then SIGKILL for its whole process group, whatever is left."""
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-def app_env(redis_url: str, data_dir: Path, knowledge_dir: Path) -> dict[str, str]:
-    """The environment of the app under test: the given base, Redis and a private data directory
-    whose embedding cache is the benchmarks' (so a base is embedded once, not at every run)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CENTERBOT_", "WECHAT_"))}
-    data_dir.mkdir(parents=True, exist_ok=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    if not (data_dir / "cache").exists():
-        (data_dir / "cache").symlink_to(CACHE)
-    env.update(WECHAT_TOKEN=TOKEN, REDIS_URL=redis_url, CENTERBOT_DATA_DIR=str(data_dir),
-               CENTERBOT_KNOWLEDGE_DIR=str(knowledge_dir), CENTERBOT_ENV="development",
-               PYTHONPATH=str(ROOT))
-    return env
-
-
-# -- requests ----------------------------------------------------------------------------------
-def signed_query(token: str = TOKEN) -> str:
-    timestamp, nonce = str(int(time.time())), "1234567890"
-    signer = WeChatSigner()
-    signer.add_data(token, timestamp, nonce)
-    return f"signature={signer.signature}&timestamp={timestamp}&nonce={nonce}&openid=o_bench"
-
-
-def message_xml(openid: str, text: str, msg_id: int) -> str:
-    """A text message as WeChat sends it (the Lua script builds the same)."""
-    return (f"<xml><ToUserName><![CDATA[gh_centerbot]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
-            f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>")
-
-
-def post(server: Server, query: str, body: str) -> tuple[int, str]:
-    req = urllib.request.Request(server.url(query), data=body.encode("utf-8"), method="POST",
-                                 headers={"Content-Type": "text/xml"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
-
-
-def reply_text(body: str) -> str:
-    """The Content of a text reply; empty for `success` or anything that is not a reply."""
-    if not body.startswith("<xml>"):
-        return ""
-    return str(xmltodict.parse(body)["xml"].get("Content") or "")
-
-
-def _lua_string(text: str) -> str:
-    return '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else f"\\{b:03d}"
-                         for b in text.encode("utf-8")) + '"'
-
-
-LUA = r"""
--- generated by bench/load_bench.py: distinct MsgId and FromUserName per request
-local texts = {%(texts)s}
-local prefix = %(prefix)s
-local users = %(users)d        -- 0: every request from a new user
-local quota = %(quota)d        -- 0: run for the duration; else messages per thread, then stop
-local nthreads = %(threads)d
-local base = %(base)d
-local first = %(first)d       -- where the counter starts (a run that goes on from an earlier one)
-local marker = %(marker)s     -- a thread that has sent its quota creates marker .. tid
-local head = "<xml><ToUserName><![CDATA[gh_centerbot]]></ToUserName><FromUserName><![CDATA["
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("tid", #threads - 1)
-end
-
-function init(args)
-  n = 0
-  good = 0
-  bad = 0
-  extra = 0
-  forbidden = 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "text/xml"
-end
-
-function request()
-  -- wrk calls request() once on thread 0's state to check the script before the run: that message
-  -- is never sent, so thread 0 makes one more
-  if quota > 0 and n >= quota + (tid == 0 and 1 or 0) then
-    if extra == 0 then
-      local f = io.open(marker .. tid, "w")
-      if f then f:close() end
-    end
-    wrk.thread:stop()
-    extra = extra + 1
-    return wrk.format("GET", "/wechat", {}, nil)  -- unsigned: answered 403, changes nothing
-  end
-  local g = first + n * nthreads + tid  -- a counter over all threads
-  n = n + 1
-  local user, text
-  if users > 0 then
-    user = prefix .. (g %% users)
-    text = texts[(math.floor(g / users) %% #texts) + 1]  -- a user's k-th message is texts[k]
-  else
-    user = prefix .. g
-    text = texts[(g %% #texts) + 1]
-  end
-  local body = head .. user .. "]]></FromUserName><CreateTime>" .. os.time() ..
-    "</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[" .. text ..
-    "]]></Content><MsgId>" .. string.format("%%d", base + g) .. "</MsgId></xml>"
-  return wrk.format(nil, nil, nil, body)
-end
-
-function response(status, headers, body)
-  if status == 200 and string.sub(body, 1, 5) == "<xml>" then
-    good = good + 1
-  elseif status == 403 and body == "forbidden" then
-    forbidden = forbidden + 1  -- a closing unsigned GET (every message is signed)
-  else
-    bad = bad + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local good_, bad_, extra_, forbidden_ = 0, 0, 0, 0
-  for _, t in ipairs(threads) do
-    good_ = good_ + t:get("good")
-    bad_ = bad_ + t:get("bad")
-    extra_ = extra_ + t:get("extra")
-    forbidden_ = forbidden_ + t:get("forbidden")
-  end
-  local e = summary.errors
-  io.write(string.format(
-    '\nRESULT {"duration_us": %%d, "requests": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
-    '"max_us": %%d, "mean_us": %%.1f, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, ' ..
-    '"timeout": %%d, "xml": %%d, "other": %%d, "stop": %%d, "forbidden": %%d}\n',
-    summary.duration, summary.requests, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status,
-    e.timeout, good_, bad_, extra_, forbidden_))
-end
-"""
-
-_runs = iter(range(1, 10**6))
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the bench dies, however it dies (Linux prctl)."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def wrk(server: Server, query: str, texts: list[str], seconds: float, work: Path, *, users: int = 0,
-        messages: int = 0, first: int = 0, users_tag: str = "", connections: int = CONNECTIONS,
-        threads: int = THREADS) -> dict:
-    """One wrk run against `server`, every request a new message: for `seconds`, or until `messages`
-    have been sent (then wrk is interrupted, which makes it report as at the end of a run)."""
-    run = next(_runs)
-    script, marker = work / f"run{run}.lua", work / f"run{run}-sent-"
-    script.write_text(LUA % {
-        "texts": ", ".join(_lua_string(t) for t in texts),
-        "prefix": _lua_string(f"o_{os.getpid()}_{users_tag or run}_"),
-        "users": users, "quota": -(-messages // threads) if messages else 0, "threads": threads,
-        "base": (int(time.time()) % 100_000 * 1000 + run) * 10**7, "marker": _lua_string(str(marker)),
-        "first": first,
-    }, encoding="utf-8")
-    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
-            "-s", str(script), server.url(query)]
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_die_with_parent)
-    try:
-        if messages:
-            while proc.poll() is None and not all((work / f"{marker.name}{t}").exists() for t in range(threads)):
-                time.sleep(0.1)
-            sent = time.perf_counter() - started
-            time.sleep(2)  # let the server read what is in flight before wrk closes its connections
-            proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=seconds + 120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
-    if line is None or (proc.returncode != 0 and not messages):
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {err or out}")
-    r = json.loads(line[len("RESULT "):])
-    r["status"] -= r["forbidden"]  # answers to the closing unsigned GETs of a run with a quota
-    r["messages"] = r["requests"] - r["forbidden"]
-    r["rps"] = r["messages"] / (r["duration_us"] / 1e6)
-    if messages:  # every message was sent; the last few answers are not awaited
-        r["sent"] = -(-messages // threads) * threads
-        r["rps"] = r["sent"] / sent
-    r["errors"] = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"] + r["other"]
-    return r
 
 
 # -- scenarios ---------------------------------------------------------------------------------

@@ -5,15 +5,15 @@ import datetime as dt
 
 import redis
 
+from bench.matcher_bench import SAMPLE
 from bot import create_app
-from bot.clock import FixedClock
 from bot.config import Settings
 from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
 from bot.store import Store
+from handlers.clock import FixedClock
 from handlers.context import Context
 from knowledge.loader import load
-from bench.matcher_bench import SAMPLE
 
 TOKEN = "bench-token"
 

@@ -1,4 +1,4 @@
-"""centerbot's web side: the Flask app, WeChat transport, storage, CLI and reply templates."""
+"""centerbot's web side: the Flask app, WeChat transport, storage, worker, CLI, console and page templates."""
 
 
 def create_app(*args, **kwargs):

@@ -5,20 +5,22 @@ import logging
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import redis
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
-from bot.clock import Clock
 from bot.config import Settings
 from bot.embedded_redis import ensure_server
 from bot.store import Store, connect
+from handlers.clock import Clock
 from handlers.context import Context
 from knowledge.loader import load
 
 MAX_BODY = 64 * 1024
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # the console's and the public pages' HTML
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
-    app.extensions["centerbot"] = context or build_context(settings)
+    app.extensions["centerbot"] = context = context or build_context(settings)
+    context.render.add_templates(TEMPLATES)
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
 
     from bot import console, pages, webhook

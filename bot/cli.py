@@ -28,7 +28,7 @@ def _settings() -> Settings:
 
 def _store(settings: Settings):
     from bot.app import open_store
-    from bot.clock import Clock
+    from handlers.clock import Clock
 
     return open_store(settings, Clock())
 
@@ -285,7 +285,7 @@ def kb_referrals(since: str, until: str | None) -> None:
     """The referral and refusal ledger (否定报备): questions sent to another unit or declined."""
     import datetime as dt
 
-    from bot.clock import CST
+    from handlers.clock import CST
 
     def day_start(text: str) -> float:
         try:
@@ -370,7 +370,7 @@ def staff_away(name: str, until: str | None) -> None:
     """Mark a staff member away (their B holder takes their records) until a day, or back."""
     import datetime as dt
 
-    from bot.clock import CST
+    from handlers.clock import CST
 
     store = _store(_settings())
     if store.staff(name) is None:
@@ -407,8 +407,8 @@ def bookings(day: str | None) -> None:
     """A day's bookings per resource (names and phones masked)."""
     import datetime as dt
 
-    from bot.clock import Clock
-    from bot.store import mask_phones
+    from handlers.clock import Clock
+    from handlers.privacy import mask_phones
 
     settings = _settings()
     try:
@@ -447,7 +447,7 @@ def outbox_list(which: str, limit: int) -> None:
 def outbox_user(openid: str) -> None:
     """What was sent to one user: customer-service texts since their last message (WeChat allows 5),
     in all, and template or subscribe messages sent instead; then their recent outbox messages."""
-    from bot.delivery_store import DeliveryStore
+    from bot.store.delivery import DeliveryStore
 
     store = _store(_settings())
     counts = DeliveryStore(store).counts(openid)

@@ -11,8 +11,8 @@ from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
-from bot.store import mask_phones
 from handlers import booking, records
+from handlers.privacy import mask_phones
 from handlers.slots import Rules
 
 bp = Blueprint("console", __name__, url_prefix="/staff")

@@ -11,11 +11,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import redis
 from flask import Blueprint, Response, current_app, request
 
-from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from bot.store import Unreachable
 from bot.wechat import BadRequest, Forbidden, Inbound, read_inbound, verify_url
 from handlers.dispatch import dispatch, handle_message
 from handlers.message import Reply
+from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)

@@ -8,8 +8,8 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from bot.config import Settings
-from bot.delivery_store import DeliveryStore
 from bot.store import Store
+from bot.store.delivery import DeliveryStore
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import redis
 import requests
 from wechatpy.exceptions import WeChatClientException
 
-from bot.delivery_store import CS_WINDOW, DeliveryStore
-from bot.render import WECHAT_TEXT_LIMIT, utf8_len
 from bot.store import JOB_LEASE, JOB_MAX_ATTEMPTS, OUTBOX_LEASE, OUTBOX_MAX_ATTEMPTS, OutboxItem, Store
+from bot.store.delivery import CS_WINDOW, DeliveryStore
 from bot.wechat_api import CenterClient
 from handlers.notify import Notice, fallback_data
+from handlers.render import WECHAT_TEXT_LIMIT, utf8_len
 
 log = logging.getLogger(__name__)
 

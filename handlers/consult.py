@@ -7,10 +7,10 @@ from typing import Any
 
 import redis
 
-from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from handlers import records
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from knowledge.matcher import material_parts
 from knowledge.schema import Material, Matter
 

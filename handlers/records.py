@@ -7,11 +7,11 @@ import datetime as dt
 import re
 from typing import Any
 
-from bot.store import mask_phones
 from handlers import notify
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.privacy import mask_phones
 from knowledge.schema import RecordType
 
 FORM = "records.form"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bot.workdays import WorkCalendar
+from knowledge.calendar import WorkCalendar
 from knowledge.schema import Hours, Resource
 
 

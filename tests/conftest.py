@@ -11,11 +11,11 @@ import pytest
 from werkzeug.serving import make_server
 
 from bot import create_app
-from bot.clock import FixedClock
 from bot.config import Settings
 from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
 from bot.store import Store, connect
+from handlers.clock import FixedClock
 from handlers.context import Context
 from knowledge.loader import load
 from tests.standin import WeChatStandIn

@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from bot.workdays import WorkCalendar
 from handlers.when import parse_day
+from knowledge.calendar import WorkCalendar
 from knowledge.schema import CalendarYear
 
 

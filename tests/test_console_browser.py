@@ -20,12 +20,12 @@ import pytest
 import requests
 
 from bot import create_app
-from bot.clock import FixedClock
 from bot.config import Settings
 from bot.peer import WeChatPeer
 from bot.store import Store, connect
 from bot.wechat_api import make_client
 from bot.worker import OutboxSender
+from handlers.clock import FixedClock
 from handlers.context import Context
 from tests.conftest import MONDAY_MORNING, TOKEN, live
 from tests.standin import WeChatStandIn

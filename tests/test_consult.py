@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from bot.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 from handlers.consult import notification
+from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
 
 
 def by_name(kb, word):

@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.clock import Clock
 from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
 from bot.store import CLAIM_LEASE, JOB_LEASE, JOB_MAX_ATTEMPTS, Store
 from bot.worker import run_job, run_jobs
 from handlers import records
+from handlers.clock import Clock
 from handlers.context import Context
 from handlers.slots import Rules
 from tests.conftest import TOKEN
@@ -413,7 +413,7 @@ def _healthy(url: str) -> bool:
 
 def bookable_gym_slot(kb) -> tuple[dt.date, str]:
     """A gym slot bookable today by the real clock, two days or more ahead (no notice rule is near)."""
-    from bot.workdays import WorkCalendar
+    from knowledge.calendar import WorkCalendar
 
     now = Clock().now()
     rules = Rules(kb.resources["gym"], WorkCalendar(kb.center), kb.center.hours)

@@ -8,16 +8,16 @@ import threading
 
 import pytest
 
-from bot.clock import CST
 from bot.config import ConfigError, Settings
-from bot.delivery_store import DeliveryStore
-from bot.render import Renderer, utf8_len
 from bot.store import Store
+from bot.store.delivery import DeliveryStore
 from bot.wechat_api import CenterClient, make_client
-from bot.workdays import WorkCalendar
 from bot.worker import OutboxSender
 from handlers import notify
+from handlers.clock import CST
 from handlers.context import Context
+from handlers.render import Renderer, utf8_len
+from knowledge.calendar import WorkCalendar
 from knowledge.matcher import Matcher
 from knowledge.schema import Notifications
 

@@ -342,7 +342,7 @@ def test_a_handoff_to_a_staff_member_whose_texts_are_used_goes_as_the_template_m
     import dataclasses
 
     from bot.config import Settings
-    from bot.delivery_store import DeliveryStore
+    from bot.store.delivery import DeliveryStore
     from bot.wechat_api import make_client
     from bot.worker import OutboxSender
     from knowledge.schema import Notifications

@@ -10,51 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.store.connection import lua
+
 CS_LIMIT = 5  # customer-service messages WeChat allows after a user's message (since 2023) ...
 CS_WINDOW = 48 * 3600  # ... within this many seconds of it
 FORCED_REFRESH_GAP = 30  # seconds between forced stable_token refreshes (and 20 a day)
-
-# Take one customer-service message from the user's allowance.
-# KEYS: the user's profile, the user's cs hash; ARGV: now, limit, window
-# Returns {verdict, used}: 'ok' (taken), 'spent' (none left), 'closed' (48 hours passed), 'unknown'
-# (we never saw the user write: WeChat decides; counted all the same).
-_TAKE = """
-local last = redis.call('HGET', KEYS[1], 'last_seen')
-local verdict = 'ok'
-if not last then
-  last = '-'
-  verdict = 'unknown'
-elseif tonumber(ARGV[1]) - tonumber(last) > tonumber(ARGV[3]) then
-  return {'closed', 0}
-end
-if redis.call('HGET', KEYS[2], 'since') ~= last then
-  redis.call('HSET', KEYS[2], 'since', last, 'used', 0)
-end
-local used = tonumber(redis.call('HGET', KEYS[2], 'used') or '0')
-if used >= tonumber(ARGV[2]) then return {'spent', used} end
-redis.call('HINCRBY', KEYS[2], 'used', 1)
-redis.call('HINCRBY', KEYS[2], 'total', 1)
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]) * 4)
-return {verdict, used + 1}
-"""
-
-# Give back a message taken for a send that did not happen, if the count is still the same one.
-# KEYS: profile, cs hash
-_GIVE_BACK = """
-local last = redis.call('HGET', KEYS[1], 'last_seen') or '-'
-if redis.call('HGET', KEYS[2], 'since') == last and tonumber(redis.call('HGET', KEYS[2], 'used') or '0') > 0 then
-  redis.call('HINCRBY', KEYS[2], 'used', -1)
-  redis.call('HINCRBY', KEYS[2], 'total', -1)
-end
-return 1
-"""
-
-# WeChat answered 45047: the allowance is spent, whatever we counted. KEYS: profile, cs hash; ARGV: limit
-_SPEND = """
-local last = redis.call('HGET', KEYS[1], 'last_seen') or '-'
-redis.call('HSET', KEYS[2], 'since', last, 'used', ARGV[1])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -74,9 +34,10 @@ class DeliveryStore:
         self.store = store
         self.r = store.r
         self.limit = limit
-        self._take = self.r.register_script(_TAKE)
-        self._give_back = self.r.register_script(_GIVE_BACK)
-        self._spend = self.r.register_script(_SPEND)
+        # (cs_take.lua, cs_give_back.lua, cs_spend.lua beside this module)
+        self._take = self.r.register_script(lua("cs_take"))
+        self._give_back = self.r.register_script(lua("cs_give_back"))
+        self._spend = self.r.register_script(lua("cs_spend"))
 
     def _keys(self, openid: str) -> list[str]:
         return [self.store._user(openid, "profile"), self.store._user(openid, "cs")]

@@ -1,4 +1,7 @@
-"""The one reply renderer: Jinja2 templates to polite text, and WeChat's byte budget for text replies."""
+"""The one reply renderer: Jinja2 templates to polite text, and WeChat's byte budget for text replies.
+
+The reply texts live beside it in handlers/templates; the web side adds its own directory (console and
+public pages, bot/templates) to the same renderer when it builds the app."""
 from __future__ import annotations
 
 import re
@@ -13,7 +16,7 @@ _BLANKS = re.compile(r"\n{3,}")
 
 def _env() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader([TEMPLATES]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -26,10 +29,17 @@ def _env() -> Environment:
 
 
 class Renderer:
-    """Renders reply templates (`*.txt`) and pages (`*.html`) from bot/templates."""
+    """Renders reply templates (`*.txt`, handlers/templates) and pages (`*.html`, from the directories
+    the web side adds)."""
 
     def __init__(self) -> None:
         self.env = _env()
+
+    def add_templates(self, directory: Path) -> None:
+        """Search `directory` too (after the reply templates), once."""
+        path = str(directory)
+        if path not in self.env.loader.searchpath:
+            self.env.loader.searchpath.append(path)
 
     def __call__(self, name: str, /, **context) -> str:
         text = self.env.get_template(name).render(**context)
