@@ -12,11 +12,13 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
+from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.embedded_redis import ensure_server
 from bot.store import Store, connect
 from handlers.clock import Clock
 from handlers.context import Context
+from knowledge.holiday_law import statutory_days
 from knowledge.loader import load
 
 MAX_BODY = 64 * 1024
@@ -39,8 +41,10 @@ def build_context(settings: Settings, clock: Clock | None = None, store: Store |
     """Load the knowledge base (refusing an invalid one) and open the store."""
     clock = clock or Clock()
     kb = load(settings.knowledge_dir)
-    return Context.build(kb, store or open_store(settings, clock), clock, settings.public_url,
-                         cache_dir=settings.data_dir / "cache")
+    store = store or open_store(settings, clock)
+    statutory_days(clock.today().year)  # the holidays package loads in ~1 s: at start, not in a reply
+    return Context.build(kb, store, clock, settings.public_url, cache_dir=settings.data_dir / "cache",
+                         calendar_source=CalendarStore(store))
 
 
 def secret_key(settings: Settings) -> str:

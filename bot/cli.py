@@ -254,7 +254,8 @@ def kb() -> None:
 
 @kb.command("check")
 @click.option("--dir", "directory", help="knowledge directory (default: CENTERBOT_KNOWLEDGE_DIR or the sample)")
-def kb_check(directory: str | None) -> None:
+@click.option("--on", "on", help="look 90 days ahead from this day, YYYY-MM-DD (default: today)")
+def kb_check(directory: str | None, on: str | None) -> None:
     """Validate the knowledge base and print every problem at once."""
     root = Path(directory) if directory else _settings().knowledge_dir
     try:
@@ -265,6 +266,38 @@ def kb_check(directory: str | None) -> None:
         raise click.ClickException(f"{len(exc.problems)} problem(s) in {root}") from None
     click.echo(f"ok: {len(base.matters)} matters in {len(base.categories)} categories, "
                f"{len(base.center.units)} referral units, menu keys {', '.join(base.menu.keys())}")
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(on) if on else None
+    except ValueError:
+        raise click.BadParameter(f"'{on}' is not a date like 2026-12-01") from None
+    for warning in _calendar_warnings(base, day):
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _calendar_warnings(base, day=None) -> list[str]:
+    """Years the next 90 days reach without an official arrangement (packages, center.yaml, imported)."""
+    from handlers.clock import Clock
+    from knowledge.calendar import WorkCalendar
+
+    source, note = None, ""
+    try:
+        from bot.store.calendar import CalendarStore
+        from bot.embedded_redis import SOCKET, _alive
+
+        settings = _settings()
+        if settings.redis_url or _alive(settings.data_dir / SOCKET):  # never start a store just to check
+            store = _store(settings)
+            store.ping()
+            source = CalendarStore(store)
+        else:
+            note = "（机器人未运行，未核对已导入的通知）"
+    except Exception as exc:  # the check of the files needs no store; say what was not looked at
+        note = f"（未能读取已导入的通知：{type(exc).__name__}）"
+    missing = WorkCalendar(base.center, source).unknown_years(day or Clock().today(), 90)
+    return [f"未来90天涉及{year}年，但{year}年的放假调休安排尚未导入：目前只按法定节假日休息，"
+            f"请在国务院办公厅公布通知后运行 centerbot calendar import 通知.txt{note}" for year in missing]
 
 
 @kb.command("unanswered")
@@ -302,6 +335,68 @@ def kb_referrals(since: str, until: str | None) -> None:
         when = dt.datetime.fromtimestamp(row["time"], CST).strftime("%Y-%m-%d %H:%M")
         click.echo(f"{when}  {row['kind']}  {units.get(row['unit'], row['unit'])}  {row['reason']}  "
                    f"「{row['question']}」")
+
+
+# -- the calendar ---------------------------------------------------------------------------------
+@main.group()
+def calendar() -> None:
+    """The holiday calendar: the State Council's yearly notice, imported; what is known for which year."""
+
+
+def _print_table(seen) -> None:
+    weekdays = "一二三四五六日"
+    click.echo(f"{seen.year}年放假调休安排（{len(seen.notice.holidays)}天放假，{len(seen.notice.workdays)}天调休上班）：")
+    for day, what, name in seen.notice.table():
+        click.echo(f"  {day.isoformat()}  星期{weekdays[day.weekday()]}  {what}  {name}")
+    for number, sentence in seen.notice.unread:
+        click.echo(f"  未读入（第{number}行，不影响放假安排）：{sentence}")
+    if seen.changed:
+        click.echo(f"与现行日历相比，{len(seen.changed)}天的上班/休息发生变化："
+                   + "、".join(d.isoformat() for d in seen.changed[:20]) + ("……" if len(seen.changed) > 20 else ""))
+        click.echo("保存后，这些天的预约将被取消并通知预约人，办件时限随之调整。")
+
+
+@calendar.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--yes", is_flag=True, help="save without asking (and replace a year already imported)")
+@click.option("--by", "by", default="CLI", show_default=True, help="who imports it, for the record")
+def calendar_import(file, yes: bool, by: str) -> None:
+    """Read the State Council's notice (国务院办公厅关于YYYY年部分节假日安排的通知) from FILE ("-" for
+    standard input), show the days it gives, and on confirmation store them as that year's calendar.
+    The running web workers and the worker take it up within seconds; bookings and due dates follow."""
+    from bot.app import build_context
+    from bot.calendar_import import preview, save
+    from knowledge.holiday_notice import NoticeError
+
+    ctx = build_context(_settings())
+    try:
+        seen = preview(ctx, file.read())
+    except NoticeError as exc:
+        raise click.ClickException(f"{exc}（未保存任何内容）") from None
+    _print_table(seen)
+    if seen.replaces and not yes and not click.confirm(f"{seen.year}年的安排已经导入过，要替换吗？", default=False):
+        raise click.ClickException("未保存：原有安排保持不变")
+    if not yes and not click.confirm(f"保存为{seen.year}年的日历？", default=True):
+        raise click.ClickException("未保存")
+    version = save(ctx, seen, by)
+    click.echo(f"已保存{seen.year}年的放假调休安排（日历版本 {version}）。")
+
+
+@calendar.command("show")
+@click.option("--days", default=90, show_default=True, help="how far ahead to look for a missing year")
+def calendar_show(days: int) -> None:
+    """The years imported, and any year the next DAYS reach with no official arrangement."""
+    from bot.app import build_context
+    from bot.calendar_import import missing_years
+    from bot.store.calendar import CalendarStore
+
+    ctx = build_context(_settings())
+    for year in CalendarStore(ctx.store).years():
+        data = CalendarStore(ctx.store).year(year) or {}
+        click.echo(f"{year}: imported by {data.get('by', '?')}, {len(data.get('holidays', {}))} days off, "
+                   f"{len(data.get('workdays', {}))} make-up working days")
+    for year in missing_years(ctx, days):
+        click.echo(f"warning: {year}年的放假调休安排尚未导入（centerbot calendar import 通知.txt）", err=True)
 
 
 # -- staff and bookings ------------------------------------------------------------------------

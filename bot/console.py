@@ -11,6 +11,9 @@ from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
+from bot.calendar_import import missing_years, preview, save
+from bot.store.calendar import CalendarStore
+from knowledge.holiday_notice import NoticeError
 from handlers import booking, records
 from handlers.privacy import mask_phones
 from handlers.slots import Rules
@@ -116,7 +119,7 @@ def today():
     day_bookings = sorted(c.store.bookings.of_day(now.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
     staff = c.store.staff_list()
     away = {s["name"]: c.store.away_until(s["name"]) for s in staff}
-    return render("today.html", now=now, counts=counts, overdue=overdue, due_tomorrow=due_tomorrow,
+    return render("today.html", now=now, counts=counts, missing_years=missing_years(c), overdue=overdue, due_tomorrow=due_tomorrow,
                   bookings=day_bookings, staff=staff, away=away, outbox=c.store.outbox_counts(),
                   failed=c.store.outbox_list("failed", 5), failed_jobs=c.store.jobs("failed")[-5:],
                   types=c.kb.center.records.types,
@@ -266,6 +269,49 @@ def booking_action(code: str, action: str):
     _, message = booking.decide(ctx(), g.staff, verbs[action], code.upper(), request.form.get("reason", "").strip())
     flash(message)
     return redirect(request.referrer or url_for("console.bookings_week"))
+
+
+# -- the holiday calendar (leaders and administrators) ---------------------------------------------
+@bp.get("/calendar")
+@leader_only
+def calendar_page():
+    c = ctx()
+    cals = CalendarStore(c.store)
+    imported = {year: cals.year(year) for year in cals.years()}
+    today_ = c.clock.today()
+    years = [(y, c.calendar.known(y), y in imported) for y in range(today_.year, today_.year + 2)]
+    return render("calendar.html", imported=imported, years=years, missing=missing_years(c), fmt=_fmt,
+                  seen=None, error="", text="")
+
+
+@bp.post("/calendar/preview")
+@leader_only
+def calendar_preview():
+    text = request.form.get("text", "")
+    try:
+        seen = preview(ctx(), text)
+    except NoticeError as exc:
+        return Response(render("calendar.html", imported={}, years=[], missing=[], fmt=_fmt, seen=None,
+                               error=f"{exc}。未保存任何内容，请修改后重新预览。", text=text), status=400)
+    return render("calendar.html", imported={}, years=[], missing=[], fmt=_fmt, seen=seen, error="", text=text)
+
+
+@bp.post("/calendar/save")
+@leader_only
+def calendar_save():
+    text = request.form.get("text", "")
+    try:
+        seen = preview(ctx(), text)  # read again: what is saved is what the server reads, never a form field
+    except NoticeError as exc:
+        return Response(render("calendar.html", imported={}, years=[], missing=[], fmt=_fmt, seen=None,
+                               error=f"{exc}。未保存任何内容。", text=text), status=400)
+    if seen.replaces and request.form.get("replace") != "yes":
+        return Response(render("calendar.html", imported={}, years=[], missing=[], fmt=_fmt, seen=seen,
+                               error=f"{seen.year}年的安排已经导入过：请勾选“替换原有安排”后再保存。", text=text),
+                        status=409)
+    save(ctx(), seen, g.staff["name"])
+    flash(f"已保存{seen.year}年的放假调休安排。受影响的预约和办件时限将由系统自动调整并通知群众。")
+    return redirect(url_for("console.calendar_page"))
 
 
 # -- knowledge, stats, export ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 with retry and backoff."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -35,17 +36,69 @@ def retry_delay(attempts_so_far: int) -> float | None:
 
 def run_job(ctx, job: dict) -> bool:
     """Carry out one job; True when it did something new. Safe to run twice: every effect is idempotent."""
-    from handlers import booking, notify, records  # the jobs speak the conversation's language
+    from handlers import booking, calendar_change, notify, records  # the jobs speak the conversation's language
 
     kind = job.get("kind", "")
     if kind.startswith("record_"):
         return records.run_job(ctx, job)
+    if kind == "calendar_changed":
+        return calendar_change.run(ctx, job)
     if kind == "booking_reminder":
         found = booking.reminder_text(job, ctx)
         # the dedup key makes a second run (a worker died before acknowledging the job) a no-op
         return found is not None and notify.citizen(ctx, found[0], found[1], f"job:{kind}:{job['code']}", found[2])
     log.warning("unknown job kind %r dropped", kind)
     return False
+
+
+def watch_calendar(ctx) -> list[int]:
+    """Warn in the log when the next 90 days reach a year with no official holiday arrangement; in
+    November and December remind the leaders, once per year across all workers, to import next year's
+    notice. Returns the years missing."""
+    from bot.calendar_import import missing_years
+    from bot.store.calendar import CalendarStore
+
+    missing = missing_years(ctx)
+    cals = CalendarStore(ctx.store)
+    if missing and cals.once("law-days"):
+        # the first run since statutory days are known for unlisted years: before, such a year counted
+        # Monday-Friday, so bookings may stand on 元旦 or 春节 and due dates count them; move them once
+        changed = law_days_once_counted_as_working(ctx)
+        if changed:
+            ctx.store.schedule({"kind": "calendar_changed", "version": "law", "changed": changed},
+                               ctx.clock.timestamp())
+    for year in missing:
+        log.warning("calendar: the next 90 days reach %s, whose holiday arrangement is not imported: statutory "
+                    "holidays only (centerbot calendar import NOTICE.txt, or the console's 节假日 page)", year)
+    today = ctx.clock.today()
+    coming = today.year + 1
+    if today.month in (11, 12) and not ctx.calendar.known(coming):
+        if not cals.done(f"remind:{coming}"):
+            text = ctx.render("staff/calendar_reminder.txt", year=coming, center=ctx.kb.center)
+            names = set(ctx.kb.center.records.leaders if ctx.kb.center.records else [])
+            names |= {s["name"] for s in ctx.store.staff_list() if s.get("role") in ("leader", "admin")}
+            for name in sorted(names):
+                member = ctx.store.staff(name)
+                if member:  # the dedup key makes two workers' reminders one message
+                    ctx.store.enqueue(member["openid"], "text", {"content": text},
+                                      dedup=f"calendar:remind:{coming}:{member['openid']}")
+            cals.once(f"remind:{coming}")
+    return missing
+
+
+def law_days_once_counted_as_working(ctx, days: int = 400) -> list[str]:
+    """The statutory days off of years without an official arrangement that fall on the center's
+    weekdays, from today on: the days an earlier release counted as working days."""
+    today = ctx.clock.today()
+    out = []
+    for n in range(days):
+        day = today + dt.timedelta(days=n)
+        if ctx.calendar.known(day.year):
+            continue
+        before = day.isoweekday() in ctx.kb.center.hours.weekdays
+        if before != ctx.calendar.is_workday(day):
+            out.append(day.isoformat())
+    return out
 
 
 def run_jobs(ctx, lease: float = JOB_LEASE) -> int:
@@ -245,12 +298,17 @@ class OutboxSender:
                     raise
                 time.sleep(0.2 * 2 ** attempt)
 
-    def run_forever(self, stop: threading.Event, interval: float = 1.0, ctx=None) -> None:
+    def run_forever(self, stop: threading.Event, interval: float = 1.0, ctx=None,
+                    calendar_every: float = 3600.0) -> None:
         if self.client is None:
             log.warning("WECHAT_APP_ID/WECHAT_APP_SECRET not set: the outbox is kept, not sent "
                         "(see `centerbot outbox list`)")
+        next_calendar_look = 0.0
         while not stop.is_set():
             try:
+                if ctx is not None and time.monotonic() >= next_calendar_look:
+                    next_calendar_look = time.monotonic() + calendar_every
+                    watch_calendar(ctx)
                 if ctx is not None:
                     run_jobs(ctx, lease=self.lease)
                 busy = self.run_once()

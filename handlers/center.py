@@ -8,18 +8,23 @@ from typing import Any
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.when import parse_day
+from knowledge.holiday_law import FIRST_YEAR, LAST_YEAR
 from knowledge.matcher import normalize
 
 _HOURS = re.compile(r"几点|上班|下班|开门|关门|营业|办公时间|工作时间|开放时间|上班时间|休息吗|放假|开放吗|办公吗|有人吗|开着")
 _WHERE = re.compile(r"(中心|你们|贵中心|大厅|服务站|办事大厅).{0,3}(在哪|地址|位置|怎么走|怎么去)|^(地址|位置|在哪|在哪里|在哪儿|怎么走)[?？]?$")
 _PHONE = re.compile(r"(中心|你们|咨询|投诉|监督|联系).{0,3}(电话|号码|联系方式)|^(电话|联系电话|联系方式)[?？]?$")
+_VISIT = re.compile(r"(能|可以|可不可以|能不能)(去|来|过来|过去)?(办事|办业务|办理)(吗|么|嘛)?")
 _FESTIVALS = {"元旦": "元旦", "春节": "春节", "过年": "春节", "清明": "清明节", "五一": "劳动节",
               "劳动节": "劳动节", "端午": "端午节", "中秋": "中秋节", "国庆": "国庆节", "十一": "国庆节"}
 
 
 def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     text = message.text.strip()
-    return bool(_HOURS.search(text) or _WHERE.search(text) or _PHONE.search(text))
+    if _HOURS.search(text) or _WHERE.search(text) or _PHONE.search(text):
+        return True
+    # "2027年2月8日能去办事吗": a day and a visit is a question about that day's hours
+    return bool(_VISIT.search(text) and parse_day(text, ctx.clock.today()) is not None)
 
 
 def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
@@ -31,16 +36,22 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     today = ctx.clock.today()
     festival = next((name for word, name in _FESTIVALS.items() if word in text), None)
     if festival:
-        return Reply(ctx.render("center/festival.txt", festival=festival,
-                                days=festival_days(ctx, festival, today), **today_context(ctx)))
+        days = festival_days(ctx, festival, today)
+        known = all(ctx.calendar.day(d).known for d in days)
+        return Reply(ctx.render("center/festival.txt", festival=festival, days=days, known=known,
+                                with_year=bool(days) and days[0].year != today.year, **today_context(ctx)))
     day = parse_day(text, today)
     if day is None:
         return Reply(ctx.render("center/hours.txt", **today_context(ctx)))
+    info = ctx.calendar.day(day)
+    if not info.supported:
+        return Reply(ctx.render("center/out_of_range.txt", day=day, first=FIRST_YEAR, last=LAST_YEAR,
+                                **ctx.hours_context()))
     is_open = ctx.calendar.is_workday(day)
     after = None if is_open else ctx.calendar.next_opening(
         dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), ctx.clock.now().tzinfo))
-    return Reply(ctx.render("center/day.txt", info=ctx.calendar.day(day), open=is_open, next_after=after,
-                            is_today=day == today, **today_context(ctx)))
+    return Reply(ctx.render("center/day.txt", info=info, open=is_open, next_after=after,
+                            is_today=day == today, with_year=day.year != today.year, **today_context(ctx)))
 
 
 def today_context(ctx: Context) -> dict:
@@ -61,10 +72,10 @@ def festival_days(ctx: Context, festival: str, today: dt.date) -> list[dt.date]:
     day = today
     for _ in range(400):
         info = ctx.calendar.day(day)
-        if info.holiday == festival:
+        if festival in (info.holiday or "").split("、"):
             days.append(day)
-        elif days and not info.workday:
-            days.append(day)  # the weekend days of the same break
+        elif days and not info.workday and not info.known:
+            days.append(day)  # by law alone: the weekend days of the same break (a notice names its days)
         elif days:
             break
         day += dt.timedelta(days=1)

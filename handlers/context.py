@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 
 from handlers.clock import Clock
 from handlers.render import Renderer
-from knowledge.calendar import WorkCalendar
+from knowledge.calendar import ArrangementSource, WorkCalendar
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
@@ -27,6 +27,7 @@ class BookingStorage(Protocol):
                    **fields: Any) -> tuple[bool, dict | str]: ...
     def of_user(self, openid: str, since: float) -> list[dict]: ...
     def seats_taken(self, resource: str, day: str, slots: list[str]) -> dict[str, int]: ...
+    def of_day(self, day: str) -> list[dict]: ...  # every booking of a day (a calendar change)
     def record_no_show(self, openid: str, code: str, at: float) -> None: ...
     def no_shows(self, openid: str, since: float) -> int: ...
 
@@ -47,6 +48,7 @@ class RecordStorage(Protocol):
     def marked(self, no: str, what: str) -> bool: ...
     def of_staff(self, name: str) -> list[dict[str, Any]]: ...
     def of_user(self, openid: str) -> list[dict[str, Any]]: ...
+    def open_numbers(self) -> list[str]: ...  # open records by due time (a calendar change)
     def ask_rating(self, openid: str, no: str) -> None: ...
     def rating_asked(self, openid: str) -> str | None: ...
     def rating_done(self, openid: str) -> None: ...
@@ -90,9 +92,11 @@ class Context:
 
     @classmethod
     def build(cls, kb: KnowledgeBase, store: Storage, clock: Clock, public_url: str,
-              cache_dir: Path | None = None) -> "Context":
-        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center), clock=clock,
-                   store=store, render=Renderer(), public_url=public_url.rstrip("/"))
+              cache_dir: Path | None = None,
+              calendar_source: ArrangementSource | None = None) -> "Context":
+        """`calendar_source`: where the imported holiday notices live (bot.store.calendar.CalendarStore)."""
+        return cls(kb=kb, matcher=Matcher(kb, cache_dir=cache_dir), calendar=WorkCalendar(kb.center, calendar_source),
+                   clock=clock, store=store, render=Renderer(), public_url=public_url.rstrip("/"))
 
     def notice_url(self, matter_id: str) -> str:
         return f"{self.public_url}/notice/{matter_id}"

@@ -99,10 +99,21 @@ class Unit(Strict):
 
 
 class CalendarYear(Strict):
-    """Holidays and make-up workdays of a year the chinese-calendar package does not know yet."""
+    """Holidays and make-up workdays of a year the chinese-calendar package does not know yet, as the
+    State Council's notice gives them: each a list of dates, or holiday names with their dates
+    (`holidays: {元旦: [2027-01-01, ...], 春节: [...]}`), read into date -> holiday name ("" unnamed)."""
 
-    holidays: list[dt.date] = []
-    workdays: list[dt.date] = []
+    holidays: dict[dt.date, str] = {}
+    workdays: dict[dt.date, str] = {}
+
+    @field_validator("holidays", "workdays", mode="before")
+    @classmethod
+    def _named(cls, value):
+        if isinstance(value, (list, tuple)):
+            return {day: "" for day in value}
+        if isinstance(value, dict) and all(isinstance(v, (list, tuple)) for v in value.values()):
+            return {day: str(name) for name, days in value.items() for day in days}
+        return value
 
 
 RECORD_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "delegation", "visit",

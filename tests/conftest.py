@@ -11,6 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from bot import create_app
+from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
@@ -74,7 +75,7 @@ def settings(settings_env):
 
 @pytest.fixture()
 def ctx(kb, store, clock):
-    return Context.build(kb, store, clock, "https://bot.example.cn")
+    return Context.build(kb, store, clock, "https://bot.example.cn", calendar_source=CalendarStore(store))
 
 
 @pytest.fixture()

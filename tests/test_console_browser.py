@@ -11,6 +11,7 @@ Set CENTERBOT_SCREENSHOTS=1 to (re)write docs/screenshots/today.png and record.p
 from __future__ import annotations
 
 import html.parser
+from datetime import date
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 import requests
 
 from bot import create_app
+from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.peer import WeChatPeer
 from bot.store import Store, connect
@@ -67,7 +69,7 @@ def mstore(redis_url, mclock):
 
 @pytest.fixture(scope="module")
 def mctx(kb, mstore, mclock):
-    return Context.build(kb, mstore, mclock, "https://bot.example.cn")
+    return Context.build(kb, mstore, mclock, "https://bot.example.cn", calendar_source=CalendarStore(mstore))
 
 
 @pytest.fixture(scope="module")
@@ -411,6 +413,34 @@ def test_every_link_shown_to_a_signed_in_member_opens(page, base, staff, complai
         if status != 200:
             broken.append((href, status))
     assert broken == [], broken
+
+
+def test_a_leader_imports_next_years_notice_on_the_calendar_page(page, base, staff, mctx):
+    notice = (Path(__file__).resolve().parent / "data" / "notices" / "hypothetical-2027.txt").read_text("utf-8")
+    sign_in(page, base, "张书记")
+    if not mctx.calendar.known(2027):  # before this test imports it: the Today page warns
+        assert "2027年的放假调休安排尚未导入" in page.inner_text("#calendar-warning")
+    with page.expect_navigation():
+        page.click('header a[href="/staff/calendar"]')
+    page.fill("#notice-text", notice.replace("1月1日（周五）", "1月1日（周四）"))
+    submit(page, "form:has(#notice-text)")
+    assert "第9行" in page.inner_text("#notice-error") and "未保存任何内容" in page.inner_text("#notice-error")
+    page.fill("#notice-text", notice)
+    submit(page, "form:has(#notice-text)")
+    assert "2027-02-12" in page.inner_text("#preview") and page.locator("#preview tr.row").count() == 33
+    replacing = page.locator('#preview input[name="replace"]').count() == 1
+    if replacing:
+        page.check('#preview input[name="replace"]')
+    submit(page, "form:has(#confirm)")
+    assert path_of(page.url) == "/staff/calendar" and "已保存2027年" in page.content()
+    assert mctx.calendar.known(2027) and not mctx.calendar.is_workday(date(2027, 2, 10))
+    assert "已导入国务院办公厅通知（张书记" in page.inner_text("#years")
+
+
+def test_a_window_clerk_may_not_open_the_calendar_page(page, base, staff):
+    sign_in(page, base, "王芳")
+    assert page.locator('header a[href="/staff/calendar"]').count() == 0
+    assert page.goto(base + "/staff/calendar").status == 403
 
 
 def test_signing_out_ends_the_session(page, base, staff):

@@ -25,6 +25,7 @@ import requests
 from bot.embedded_redis import temporary_server
 from bot.peer import WeChatPeer
 from bot.store import CLAIM_LEASE, JOB_LEASE, JOB_MAX_ATTEMPTS, Store
+from bot.store.calendar import CalendarStore
 from bot.worker import run_job, run_jobs
 from handlers import records
 from handlers.clock import Clock
@@ -116,6 +117,9 @@ def live(redis_client, kb):
     store.add_staff("王芳", "o_wang", role="window")
     store.add_staff("李强", "o_li", role="window", backup="王芳")
     store.add_staff("张书记", "o_leader", role="leader")
+    # on the real clock in November or December the worker reminds the leaders to import next year's
+    # holiday notice: count it as done, so the worker sends only what each test is about
+    CalendarStore(store).once(f"remind:{Clock().today().year + 1}")
     return Context.build(kb, store, Clock(), "https://bot.example.cn")
 
 

@@ -247,7 +247,7 @@ def test_every_notice_the_handlers_send_fits_wechat_s_fields(ctx):
     from tests.standin import field_fits
 
     statuses = ["已受理", "办理中", "有新答复", "已转办", "已办结", "已终止", "已延期", "需补正材料",
-                "审核通过", "未通过审核", "未到场", "即将开始"]
+                "审核通过", "未通过审核", "未到场", "即将开始", "已取消", "时限调整"]
     config = Notifications(kind="template", template_id="T", fields=TEMPLATE_FIELDS)
     for resource in ctx.kb.resources.values():
         for status in statuses:

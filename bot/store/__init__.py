@@ -33,6 +33,9 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  time, per-staff and per-citizen indexes; one hash tag, so a change is
                                  one transaction
   {u:<openid>}:rating            the record a citizen is asked to rate
+  {cal}:years / :version / :once:<what>
+                                 the imported holiday notices by year, a version every process
+                                 watches, one-time steps (calendar.py: CalendarStore)
 """
 from __future__ import annotations
 
