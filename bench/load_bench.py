@@ -4,10 +4,10 @@ base and a 1,135-matter base, at start and after 100,000 messages from 10,000 us
 The rows of the "Webhook under load" and "Memory" sections of BENCHMARKS.md (`python -m bench load`):
 the scenarios, the runs and the report here; the servers in load_servers.py, the wrk driver in load_wrk.py.
 
-Every request is a distinct message: wrk's Lua script gives each body its own MsgId and FromUserName
-from a counter (the app answers a repeated MsgId from its reply cache, which is not the work to
-measure). In plain mode the signature covers only token, timestamp and nonce, so one signed query
-string, made here, serves every request.
+Every request is a distinct message, signed as WeChat signs it: wrk's Lua script gives each body its
+own MsgId and FromUserName from a counter (the app answers a repeated MsgId from its reply cache, which
+is not the work to measure), and each request its own nonce, the current timestamp and their signature
+(SHA-1 in LuaJIT), since the app refuses a signature it has seen with another body (a replay).
 """
 from __future__ import annotations
 
@@ -90,10 +90,10 @@ def scenarios(matcher: Matcher) -> list[Scenario]:
     return rows
 
 
-def check_replies(server: Server, query: str, scenario: Scenario) -> None:
+def check_replies(server: Server, scenario: Scenario) -> None:
     """Send each text once from a new user and require a real reply (not `success`, not an error)."""
     for i, text in enumerate(scenario.texts):
-        status, body = post(server, query, message_xml(f"o_sample_{os.getpid()}_{i}_{time.time_ns()}", text,
+        status, body = post(server, message_xml(f"o_sample_{os.getpid()}_{i}_{time.time_ns()}", text,
                                                         time.time_ns() // 1000 + i))
         reply = reply_text(body)
         if status != 200 or not reply or (scenario.expect and scenario.expect not in reply):
@@ -108,7 +108,6 @@ def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[l
     matcher = Matcher(load(kb_dir), cache_dir=CACHE)
     rows = scenarios(matcher)
     env = app_env(redis_url, work / "data", kb_dir)
-    query = signed_query()
     lines = ["| scenario | requests/s | × echo | p50 ms | p99 ms | max ms | worker CPU µs/msg | "
              "Redis CPU µs/msg | messages | errors / non-2xx |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -118,11 +117,11 @@ def throughput(work: Path, redis_url: str, seconds: float = DURATION) -> tuple[l
         servers = {"echo": echo, "app": app}
         for scenario in rows:
             server = servers[scenario.server]
-            check_replies(server, query, scenario)
-            wrk(server, query, scenario.texts, WARM_UP, work)
+            check_replies(server, scenario)
+            wrk(server, scenario.texts, WARM_UP, work)
             workers = server.workers
             cpu = cpu_seconds(workers), cpu_seconds(redis_pids)
-            r = wrk(server, query, scenario.texts, seconds, work)
+            r = wrk(server, scenario.texts, seconds, work)
             worker_cpu = (cpu_seconds(workers) - cpu[0]) / r["messages"] * 1e6
             redis_cpu = (cpu_seconds(redis_pids) - cpu[1]) / r["messages"] * 1e6
             r.update(worker_cpu=worker_cpu, redis_cpu=redis_cpu)
@@ -193,7 +192,6 @@ def memory(work: Path, messages: int = MESSAGES) -> tuple[list[str], list[str], 
     names = guangan_names()
     catalogue = [(q, None) for q in questions_for(names, random.Random(20261122))]
     bases = [("sample", SAMPLE, None), ("guangan-1135", catalogue_dir(work / "guangan-1135", names), catalogue)]
-    query = signed_query()
     lines = ["| base | matters | when | worker RSS MiB | worker PSS MiB | master RSS MiB | Redis used MiB | "
              "Redis keys |", "|---|---|---|---|---|---|---|---|"]
     keys_lines = ["| base | key kind | keys | without TTL | longest TTL |", "|---|---|---|---|---|"]
@@ -221,7 +219,7 @@ def memory(work: Path, messages: int = MESSAGES) -> tuple[list[str], list[str], 
                 sent, seconds, errors = 0, 0.0, 0
                 # first one message per user, then the rest: memory that keeps growing shows between the two
                 for upto in sorted({min(USERS, messages), messages}):
-                    r = wrk(app, query, texts, 3600, work, users=USERS, messages=upto - sent, first=sent,
+                    r = wrk(app, texts, 3600, work, users=USERS, messages=upto - sent, first=sent,
                             users_tag=name)
                     _quiet(app.workers, 60)  # the last messages are still being answered
                     sent, seconds, errors = sent + r["sent"], seconds + r["sent"] / r["rps"], errors + r["errors"]

@@ -9,19 +9,22 @@ from pathlib import Path
 
 import redis
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from bot.store.calendar import CalendarStore
 from bot.config import Settings
+from bot.console_sessions import ServerSessions
 from bot.embedded_redis import ensure_server
+from bot.store.replay import LocalReplayMemory, ReplayMemory
 from bot.store import Store, connect
+from bot.store.access import dummy_password_hash
 from handlers.clock import Clock
 from handlers.context import Context
 from knowledge.holiday_law import statutory_days
-from knowledge.loader import load
+from bot import kb_live
 
 MAX_BODY = 64 * 1024
+CONSOLE_SESSION_HOURS = 8  # a console sign-in lasts a working day at most
 TEMPLATES = Path(__file__).resolve().parent / "templates"  # the console's and the public pages' HTML
 
 log = logging.getLogger(__name__)
@@ -38,13 +41,16 @@ def open_store(settings: Settings, clock: Clock) -> Store:
 
 
 def build_context(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Context:
-    """Load the knowledge base (refusing an invalid one) and open the store."""
+    """Open the store and load the knowledge base, the YAML with the center-made matters laid over it
+    (refusing an invalid one); its passages are embedded by one process and shared with the others."""
     clock = clock or Clock()
-    kb = load(settings.knowledge_dir)
     store = store or open_store(settings, clock)
+    kstore, shared = kb_live.stores(settings, store.r)
+    version, kb = kb_live.load_current(settings, kstore)
+    kb.version = version
     statutory_days(clock.today().year)  # the holidays package loads in ~1 s: at start, not in a reply
     return Context.build(kb, store, clock, settings.public_url, cache_dir=settings.data_dir / "cache",
-                         calendar_source=CalendarStore(store))
+                         calendar_source=CalendarStore(store), shared=shared)
 
 
 def secret_key(settings: Settings) -> str:
@@ -62,37 +68,37 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-class ConsoleSessions(SecureCookieSessionInterface):
-    """Signed-cookie sessions for the staff console; WeChat's calls to the webhook carry no cookie and
-    the webhook keeps no web session, so they skip building a signer and parsing cookies."""
-
-    def __init__(self, webhook_path: str):
-        self.webhook_path = webhook_path
-
-    def open_session(self, app, request):
-        if request.path == self.webhook_path:
-            return self.make_null_session(app)
-        return super().open_session(app, request)
-
-
-def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, context: Context | None = None,
+               live: bool | None = None) -> Flask:
+    """`live`: follow changes of the knowledge base (default: when the app loads its own context)."""
     settings = settings or Settings.from_env()
+    if not logging.getLogger().handlers:  # under gunicorn: the progress of a first embedding is shown
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY, JSON_AS_ASCII=False)
+    own = context is None
     app.extensions["centerbot"] = context = context or build_context(settings)
     context.render.add_templates(TEMPLATES)
+    if live if live is not None else own:
+        app.extensions["centerbot.live"] = kb_live.LiveBase(settings, app.extensions).start()
     app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
+    store = app.extensions["centerbot"].store
+    app.extensions["centerbot.replay"] = ReplayMemory(store.r, store.prefix)
+    app.extensions["centerbot.replay_local"] = LocalReplayMemory()
 
-    from bot import console, pages, webhook
+    from bot import console, console_kb, pages, webhook
 
     app.secret_key = secret_key(settings)
-    app.session_interface = ConsoleSessions(webhook.PATH)
+    dummy_password_hash()  # made now, so the first sign-in with an unknown name takes no longer than others
+    app.session_interface = ServerSessions(webhook.PATH, lifetime=CONSOLE_SESSION_HOURS * 3600)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_PATH=console.bp.url_prefix,  # sent to the console only
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://") and settings.production,
-                      PERMANENT_SESSION_LIFETIME=8 * 3600)
+                      PERMANENT_SESSION_LIFETIME=CONSOLE_SESSION_HOURS * 3600)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console_kb.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

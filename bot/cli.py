@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -46,8 +45,10 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)), show_default="2")
 def run(host: str, port: int, workers: int) -> None:
-    """Serve the bot with gunicorn plus the worker (embedded Redis unless REDIS_URL is set)."""
+    """Serve the bot with gunicorn plus the worker (embedded Redis unless REDIS_URL is set); a child that
+    dies is restarted with a growing delay, the others go on."""
     from bot.embedded_redis import ensure_server, stop_server
+    from bot.supervisor import Supervisor
 
     settings = _settings()
     try:
@@ -59,9 +60,12 @@ def run(host: str, port: int, workers: int) -> None:
     if not settings.redis_url:
         env["REDIS_URL"], started = ensure_server(settings.data_dir)
     click.echo(settings.describe())
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
-                            str(workers), "--timeout", "30", "bot:create_app()"], env=env)
-    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env)
+    supervisor = Supervisor({
+        "gunicorn": [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind",
+                     f"{host}:{port}", "--workers", str(workers), "--timeout", "30", "bot:create_app()"],
+        "worker": [sys.executable, "-m", "bot.cli", "worker"],
+    }, env)
+    supervisor.start()
     url = f"http://{host}:{port}"
     click.echo(f"""
 centerbot is serving on {url}  (webhook: {url}/wechat, health: {url}/healthz)
@@ -70,25 +74,45 @@ Talk to it from another terminal:
   .venv/bin/centerbot say "党费怎么交"       # one exchange
 Point a WeChat test account's server URL at {url}/wechat with token "{settings.token}".
 Press Ctrl-C to stop.""")
+
+    def watch_redis() -> None:
+        """The embedded Redis runs on its own (daemonized): start it again if it stopped."""
+        nonlocal started
+        if not settings.redis_url and ensure_server(settings.data_dir)[1]:
+            started = True
+            logging.getLogger("centerbot.run").warning("the embedded Redis had stopped; started it again")
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.is_set() and web.poll() is None and worker.poll() is None:
-            stop.wait(0.5)
+        supervisor.run(stop, watch=watch_redis)
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in (web, worker):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        supervisor.stop()
         if started:
             stop_server(settings.data_dir)
             click.echo("stopped the embedded Redis (data kept in %s)" % settings.data_dir)
+
+
+@main.command()
+def embed() -> None:
+    """Embed the knowledge base into the data directory's cache (gunicorn runs this before its workers
+    start; the workers and the worker then read the vectors instead of each computing them)."""
+    from knowledge import semantic
+    from knowledge.matcher import Matcher
+
+    settings = _settings()
+    try:
+        kb = load(settings.knowledge_dir)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not semantic.available():
+        click.echo("the semantic channel is off or not installed: nothing to embed")
+        return
+    started = time.monotonic()
+    Matcher(kb, cache_dir=settings.data_dir / "cache")
+    click.echo(f"the knowledge base is in the embedding cache ({time.monotonic() - started:.1f} s)")
 
 
 @main.command()
@@ -99,14 +123,18 @@ def worker() -> None:
 
     from bot.app import build_context
 
+    from bot.kb_live import LiveBase
+
     settings = _settings()
-    ctx = build_context(settings)
+    holder = {"centerbot": build_context(settings)}
+    LiveBase(settings, holder).start()  # the worker follows the base's changes like the web workers
+    ctx = holder["centerbot"]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("worker started; " + settings.describe().splitlines()[0])
-    OutboxSender(ctx.store, make_client(settings, ctx.store), lambda: ctx.kb.center,
-                 lease=settings.worker_lease).run_forever(stop, ctx=ctx)
+    OutboxSender(ctx.store, make_client(settings, ctx.store), lambda: holder["centerbot"].kb.center,
+                 lease=settings.worker_lease).run_forever(stop, ctx=lambda: holder["centerbot"])
 
 
 # -- talking to a running bot -----------------------------------------------------------------
@@ -300,6 +328,163 @@ def _calendar_warnings(base, day=None) -> list[str]:
             f"请在国务院办公厅公布通知后运行 centerbot calendar import 通知.txt{note}" for year in missing]
 
 
+def _kstore(settings: Settings):
+    from bot import kb_live
+
+    return kb_live.stores(settings, _store(settings).r)
+
+
+def _who() -> str:
+    return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'admin'}"
+
+
+def _show_problems(problems, limit: int = 40) -> None:
+    """Errors first, then warnings; many warnings of one kind are counted, not all printed."""
+    from collections import Counter
+
+    errors = [p for p in problems if p.level == "error"]
+    warnings = [p for p in problems if p.level == "warning"]
+    for p in errors[:limit]:
+        click.echo(str(p), err=True)
+    if len(errors) > limit:
+        click.echo(f"... and {len(errors) - limit} more errors", err=True)
+    kinds = Counter(p.message.split(":")[0] for p in warnings)
+    shown = 0
+    for p in warnings:
+        if kinds[p.message.split(":")[0]] <= 3 or p.row is None:
+            if shown < limit:
+                click.echo(str(p))
+            shown += 1
+    for kind, n in kinds.items():
+        if n > 3:
+            click.echo(f"warning: {n} rows: {kind}")
+
+
+@kb.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="print the summary and the problems; write nothing")
+@click.option("--replace", is_flag=True, help="retire the matters absent from the file (they are listed first)")
+@click.option("--window", help="window id for new matters without a 受理窗口 column (default: the first window)")
+def kb_import(file: str, check: bool, replace: bool, window: str | None) -> None:
+    """Import a 事项清单 (.xlsx or .csv): merge by 事项编码 or name; the running bot reloads within seconds."""
+    import time as _time
+
+    from bot import kb_live
+    from knowledge import importer
+
+    started = _time.monotonic()
+    settings = _settings()
+    kstore, _shared = _kstore(settings)
+    try:
+        _version, base = kb_live.load_current(settings, kstore, allow_empty=True)
+    except KnowledgeError as exc:
+        raise click.ClickException("the current knowledge base is invalid:\n  " + "\n  ".join(exc.problems)) from None
+    if window and base.center.window(window) is None:
+        raise click.ClickException(f"no window '{window}' in center.yaml")
+    reading = importer.read(file, base.center)
+    for sheet, used in reading.used.items():
+        click.echo(f"sheet {sheet}: columns used: {'、'.join(used)}")
+        if reading.unused.get(sheet):
+            click.echo(f"sheet {sheet}: columns not used: {'、'.join(reading.unused[sheet])}")
+    plan = importer.merge(reading, base.matters, base.center, replace=replace, default_window=window)
+    _show_problems(plan.problems)
+    click.echo(f"{len(reading.rows)} rows: {len(plan.added)} new, {len(plan.updated)} changed, "
+               f"{plan.unchanged} unchanged" + (f", {len(plan.retired)} to retire" if replace else ""))
+    for m in plan.retired:
+        click.echo(f"  retire: {m.id} {m.name}")
+    errors = [p for p in plan.problems if p.level == "error"]
+    if errors:
+        raise click.ClickException(f"{len(errors)} error(s): nothing was imported")
+    if check:
+        click.echo("--check: nothing was written")
+        return
+    # a retired matter is a tombstone in the overlay (it hides a YAML matter of that id too); revert
+    # brings it back
+    writes = {mid: (m.model_dump(mode="json") if m is not None else None) for mid, m in plan.writes.items()}
+    if not writes:
+        click.echo("nothing to change")
+        return
+    try:
+        change = kstore.commit(writes, _who(), f"import {Path(file).name}: {len(plan.added)} new, "
+                               f"{len(plan.updated)} changed, {len(plan.retired)} retired",
+                               validate=kb_live.validator(settings))
+    except KnowledgeError as exc:
+        for problem in exc.problems[:40]:
+            click.echo(problem, err=True)
+        raise click.ClickException("the imported base does not validate: nothing was imported") from None
+    click.echo(f"change {change.n} saved in {_time.monotonic() - started:.1f} s; the running bot reloads "
+               f"within seconds (revert with `centerbot kb revert {change.n}`)")
+
+
+@kb.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+def kb_export(file: str) -> None:
+    """Write every matter of the base in use (YAML and center-made) to an .xlsx 事项清单."""
+    from bot import kb_live
+    from knowledge import importer
+
+    settings = _settings()
+    kstore, _shared = _kstore(settings)
+    try:
+        _version, base = kb_live.load_current(settings, kstore)
+    except KnowledgeError as exc:
+        raise click.ClickException("the current knowledge base is invalid:\n  " + "\n  ".join(exc.problems)) from None
+    importer.export(base.matters.values(), file)
+    click.echo(f"{len(base.matters)} matters written to {file}")
+
+
+@kb.command("reload")
+def kb_reload() -> None:
+    """After editing the YAML directory: validate it with the center-made matters and, if it is valid,
+    make every running process reload it (an invalid base is refused; the old one keeps answering)."""
+    from bot import kb_live
+
+    settings = _settings()
+    kstore, _shared = _kstore(settings)
+    try:
+        _version, base = kb_live.load_current(settings, kstore)
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"{len(exc.problems)} problem(s): not reloaded; the running base keeps "
+                                   f"answering") from None
+    change = kstore.bump(_who(), f"reload of {settings.knowledge_dir}")
+    click.echo(f"ok: {len(base.matters)} matters; version {change.n}: the running bot reloads within seconds")
+
+
+@kb.command("history")
+@click.option("--limit", default=20, show_default=True)
+def kb_history(limit: int) -> None:
+    """The latest changes of the base: number, when, who, what."""
+    import datetime as _dt
+
+    settings = _settings()
+    kstore, _shared = _kstore(settings)
+    for c in kstore.changes(limit):
+        when = _dt.datetime.fromtimestamp(c.when).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{c.n:>5}  {when}  {c.who:<16} {c.what}" + (f"  ({len(c.ids)} matters)" if c.ids else ""))
+
+
+@kb.command("revert")
+@click.argument("number", type=int)
+def kb_revert(number: int) -> None:
+    """Undo one change (as a new change), if its matters did not change again since."""
+    from bot import kb_live
+    from bot.store.knowledge import Conflict
+
+    settings = _settings()
+    kstore, _shared = _kstore(settings)
+    try:
+        change = kstore.revert(number, _who(), validate=kb_live.validator(settings))
+    except KeyError:
+        raise click.ClickException(f"no change {number} (see `centerbot kb history`)") from None
+    except Conflict as exc:
+        raise click.ClickException(f"{exc}: {', '.join(exc.ids)}") from None
+    except KnowledgeError as exc:
+        raise click.ClickException("reverting would make the base invalid:\n  " + "\n  ".join(exc.problems)) from None
+    click.echo(f"change {number} reverted as change {change.n}")
+
+
 @kb.command("unanswered")
 @click.option("--limit", default=50, show_default=True)
 def kb_unanswered(limit: int) -> None:
@@ -486,13 +671,10 @@ def staff_away(name: str, until: str | None) -> None:
 @click.argument("name")
 def staff_bind_code(name: str) -> None:
     """A one-time code (valid 24 h) the staff member sends as "绑定 <code>" to bind their own WeChat."""
-    import secrets
-
     store = _store(_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}: add them first (any placeholder openid)")
-    code = secrets.token_hex(4).upper()
-    store.bind_code(name, code)
+    code = store.access.issue_bind_code(name)
     click.echo(f"{name} sends this to the center's account within 24 hours:  绑定 {code}")
 
 

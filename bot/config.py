@@ -31,6 +31,10 @@ def _seconds(text: str) -> float:
         return float("nan")  # refused by validate() with a clear message
 
 
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     token: str
@@ -48,6 +52,12 @@ class Settings:
     # seconds a worker owns a scheduled job or an outbox message; after a worker is killed, another
     # takes over its jobs and messages when this runs out (so it must well exceed a WeChat API call)
     worker_lease: float = 120.0
+    # seconds a webhook request's timestamp may differ from our clock (WECHAT_TIMESTAMP_WINDOW); older or
+    # newer requests are refused, and the signed requests seen are remembered this long (replays refused)
+    timestamp_window: float = 300.0
+    # WECHAT_COMPATIBLE_MODE: with an AES key set, also accept plaintext messages (WeChat's 兼容模式, or
+    # while switching the account from 明文 to 安全模式); off, a plaintext message is refused
+    compatible_mode: bool = False
     defaults_used: tuple[str, ...] = field(default=())
     obsolete: tuple[str, ...] = field(default=())  # settings that moved elsewhere and are still set
 
@@ -93,6 +103,8 @@ class Settings:
             secret_key=env.get("CENTERBOT_SECRET_KEY") or None,
             production=production,
             worker_lease=_seconds(env.get("CENTERBOT_WORKER_LEASE", "").strip() or "120"),
+            timestamp_window=_seconds(env.get("WECHAT_TIMESTAMP_WINDOW", "").strip() or "300"),
+            compatible_mode=_flag(env.get("WECHAT_COMPATIBLE_MODE", "")),
             defaults_used=tuple(defaults),
         )
         settings.validate()
@@ -132,6 +144,10 @@ class Settings:
                             "call may take 5 s, a batch of them more)")
         for name in self.obsolete:
             problems.append(f"{name} is no longer read: {OBSOLETE[name]}")
+        if not 30 <= self.timestamp_window <= 3600:
+            problems.append("WECHAT_TIMESTAMP_WINDOW must be a number of seconds from 30 to 3600 (default 300)")
+        if self.compatible_mode and not self.encoding_aes_key:
+            problems.append("WECHAT_COMPATIBLE_MODE is for safe mode: set WECHAT_ENCODING_AES_KEY too, or unset it")
         if not self.knowledge_dir.is_dir():
             problems.append(f"CENTERBOT_KNOWLEDGE_DIR {self.knowledge_dir} is not a directory")
         if problems:
@@ -139,7 +155,8 @@ class Settings:
 
     def describe(self) -> str:
         """A start-up summary that never prints secrets."""
-        mode = "safe (AES)" if self.safe_mode else "plain"
+        mode = ("compatible (AES, plaintext accepted)" if self.compatible_mode else "safe (AES)") \
+            if self.safe_mode else "plain"
         lines = [
             f"WeChat mode: {mode}; API calls: {'on' if self.can_send else 'off (outbox kept, not sent)'}",
             f"Redis: {self.redis_url_for_log}",

@@ -2,19 +2,21 @@
 exports. Every action calls the same operations as the WeChat commands (handlers.records, booking)."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hmac
-import io
+import re
 import secrets
 from functools import wraps
 
+import redis
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for)
 
 from bot.calendar_import import missing_years, preview, save
+from bot.console_sessions import staff_stamp
+from bot.exports import csv_bytes
 from bot.store.calendar import CalendarStore
 from knowledge.holiday_notice import NoticeError
-from handlers import booking, records
+from handlers import applications, appointments, booking, records
 from handlers.privacy import mask_phones
 from handlers.slots import Rules
 
@@ -44,15 +46,31 @@ def _flashes() -> list[str]:
 # -- sign-in, CSRF, roles ------------------------------------------------------------------------
 @bp.before_request
 def guard():
+    if getattr(session, "unavailable", False):
+        raise redis.ConnectionError("console sessions unavailable")  # answered 503 by the app
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
     if request.method == "POST":
         sent = request.form.get("csrf", "")
         if not sent or not hmac.compare_digest(sent, session["csrf"]):
             abort(400, "missing or wrong CSRF token")
-    g.staff = ctx().store.staff(session["staff"]) if session.get("staff") else None
+    g.staff = _signed_in()
     if g.staff is None and request.endpoint != "console.login":
         return redirect(url_for("console.login"))
+
+
+def _signed_in() -> dict | None:
+    """The member this session was granted to, while their role and password are what they were at
+    sign-in and they are on the roster; otherwise the session ends here (revoked)."""
+    if not session.get("staff"):
+        return None
+    member = ctx().store.staff(session["staff"])
+    if member is None or not hmac.compare_digest(staff_stamp(member), session.get("stamp", "")):
+        session.clear()
+        session.rotate()  # the old id ends here, for whoever holds a copy of it
+        session["csrf"] = secrets.token_urlsafe(24)
+        return None
+    return member
 
 
 def sees_all() -> bool:
@@ -60,7 +78,7 @@ def sees_all() -> bool:
 
 
 def may_see(record: dict) -> bool:
-    return sees_all() or record.get("responder") == g.staff["name"]
+    return sees_all() or g.staff["name"] in (record.get("responder"), record.get("registered_by"))
 
 
 def leader_only(view):
@@ -84,7 +102,9 @@ def login():
         if store.check_password(name, request.form.get("password", "")):
             store.clear_failed_logins(who)
             session.clear()
+            session.rotate()  # a new id: one planted before sign-in is worth nothing
             session["staff"] = name
+            session["stamp"] = staff_stamp(store.staff(name))
             session["csrf"] = secrets.token_urlsafe(24)
             return redirect(url_for("console.today"))
         store.count_failed_login(who)
@@ -119,7 +139,9 @@ def today():
     day_bookings = sorted(c.store.bookings.of_day(now.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
     staff = c.store.staff_list()
     away = {s["name"]: c.store.away_until(s["name"]) for s in staff}
-    return render("today.html", now=now, counts=counts, missing_years=missing_years(c), overdue=overdue, due_tomorrow=due_tomorrow,
+    extensions = [r for r in rows if r.get("extension")]
+    return render("today.html", now=now, counts=counts, missing_years=missing_years(c), overdue=overdue,
+                  due_tomorrow=due_tomorrow, extensions=extensions,
                   bookings=day_bookings, staff=staff, away=away, outbox=c.store.outbox_counts(),
                   failed=c.store.outbox_list("failed", 5), failed_jobs=c.store.jobs("failed")[-5:],
                   types=c.kb.center.records.types,
@@ -146,13 +168,40 @@ def _records_between(since: dt.date, until: dt.date) -> list[dict]:
     return [r for r in (store.get(no) for no in store.numbers_between(start, end)) if r and may_see(r)]
 
 
-def _range() -> tuple[dt.date, dt.date]:
-    today_ = ctx().clock.today()
+class BadRequest(Exception):
+    """A request the console refuses with a polite page and status 400 (the message says why)."""
+
+
+@bp.errorhandler(BadRequest)
+def bad_request(why: BadRequest):
+    return Response(render("error.html", message=str(why)), status=400)
+
+
+MAX_RANGE_DAYS = 400  # a date range (filters, statistics, exports) spans at most this many days
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
+def _date_arg(name: str, default: dt.date) -> dt.date:
+    text = (request.args.get(name) or "").strip()
     try:
-        since = dt.date.fromisoformat(request.args.get("since") or (today_ - dt.timedelta(days=30)).isoformat())
-        until = dt.date.fromisoformat(request.args.get("until") or today_.isoformat())
+        day = dt.date.fromisoformat(text) if text else default
     except ValueError:
-        abort(400, "dates are YYYY-MM-DD")
+        raise BadRequest("日期格式应为“年-月-日”，例如 2026-11-23，请修改后再查询。") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(f"日期 {day.isoformat()} 超出可查询的范围（{FIRST_DAY.year}年至{LAST_DAY.year}年），请修改后再查询。")
+    return day
+
+
+def _range() -> tuple[dt.date, dt.date]:
+    """The `since` and `until` dates of a request: within the years the center keeps, in order, at
+    most MAX_RANGE_DAYS apart (a larger range would read every record and booking for nothing)."""
+    today_ = ctx().clock.today()
+    since = _date_arg("since", today_ - dt.timedelta(days=30))
+    until = _date_arg("until", today_)
+    if since > until:
+        raise BadRequest("开始日期晚于结束日期，请修改后再查询。")
+    if (until - since).days + 1 > MAX_RANGE_DAYS:
+        raise BadRequest(f"一次最多查询{MAX_RANGE_DAYS}天，请缩小日期范围后再查询或分段导出。")
     return since, until
 
 
@@ -173,7 +222,7 @@ def record_list():
     filters = {k: f.get(k, "") for k in ("type", "status", "staff", "overdue")}
     return render("records.html", rows=rows, since=since, until=until, filters=filters, now=now,
                   types=ctx().kb.center.records.types, labels=records.STATUS_LABEL,
-                  staff=ctx().store.staff_list(), fmt=_fmt, phone=_phone_for)
+                  staff=ctx().store.staff_list(), fmt=_fmt, phone=lambda r: mask_phones(r.get("phone", "")))
 
 
 def _phone_for(record: dict) -> str:
@@ -191,6 +240,51 @@ def _record_or_404(no: str) -> dict:
     return record
 
 
+@bp.route("/records/new", methods=["GET", "POST"])
+def record_new():
+    """A record taken down from a phone call or a visit (首问负责 第四条): the same numbering, responder,
+    due date and hand-offs as one from WeChat."""
+    c = ctx()
+    types = {k: t for k, t in c.kb.center.records.types.items() if k != "rectification"}
+    form = request.form
+    if request.method == "POST":
+        kind = form.get("type", "")
+        try:
+            record = records.register(c, g.staff, kind, form.get("name", "").strip()[:20],
+                                      form.get("phone", "").strip()[:20], form.get("content", "")[:1000],
+                                      form.get("nonce", "")[:64] or secrets.token_hex(8),
+                                      channel="来访" if form.get("channel") == "来访" else "电话")
+        except records.NotAllowed as why:
+            flash(str(why))
+            return Response(render("record_new.html", types=types, form=form, nonce=form.get("nonce", "")), status=400)
+        flash(f"已登记 {record['no']}，首问责任人{record.get('responder') or '中心领导'}；群众未使用微信，答复时请电话联系。")
+        return redirect(url_for("console.record_page", no=record["no"]))
+    return render("record_new.html", types=types, form={}, nonce=secrets.token_hex(8))
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+def application_new():
+    """A window application (办件): accepted, with its printable 承诺通知单, or refused with the reason."""
+    c = ctx()
+    form = request.form
+    if request.method == "POST":
+        key = form.get("nonce", "")[:64] or secrets.token_hex(8)
+        name, phone = form.get("name", "").strip()[:20], form.get("phone", "").strip()[:20]
+        try:
+            if form.get("decision") == "refuse":
+                record = applications.refuse(c, g.staff, form.get("matter", ""), name, phone,
+                                             form.get("reason", "")[:300], key)
+            else:
+                record = applications.accept(c, g.staff, form.get("matter", ""), name, phone, key)
+        except records.NotAllowed as why:
+            flash(str(why))
+            return Response(render("application_new.html", matters=c.kb.matters, form=form, nonce=form.get("nonce", "")),
+                            status=400)
+        flash(f"已登记 {record['no']}，请打印书面通知交群众。")
+        return redirect(url_for("console.record_page", no=record["no"]))
+    return render("application_new.html", matters=c.kb.matters, form={}, nonce=secrets.token_hex(8))
+
+
 @bp.get("/records/<no>")
 def record_page(no: str):
     record = _record_or_404(no)
@@ -198,19 +292,26 @@ def record_page(no: str):
     return render("record.html", r=record, history=c.store.records.history(record["no"]),
                   kind=c.kb.center.records.types[record["type"]], labels=records.STATUS_LABEL,
                   staff=c.store.staff_list(), fmt=_fmt, phone=_phone_for(record),
-                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN)
+                  reasons=records.TERMINATION_REASONS, open=record["status"] in records.OPEN,
+                  approver=records.is_leader(c, g.staff), max_days=records.extension_limit(c, g.staff),
+                  notice=applications.notice_url(c, record) if record["type"] == "application" else "")
 
 
 ACTIONS = {
     "reply": lambda c, me, no, f: records.reply(c, me, no, f.get("text", "").strip()),
     "transfer": lambda c, me, no, f: records.transfer(c, me, no, f.get("to", "")),
-    "extend": lambda c, me, no, f: records.extend(c, me, no, int(f.get("days") or 0), f.get("reason", "").strip()),
+    "extend": lambda c, me, no, f: records.extend(c, me, no, int(f["days"].strip()), f.get("reason", "").strip()),
     "finish": lambda c, me, no, f: records.finish(c, me, no, f.get("result", "").strip()),
     "terminate": lambda c, me, no, f: records.terminate(c, me, no, f.get("reason", "").strip()),
     "take": lambda c, me, no, f: records.take(c, me, no),
+    "confirm": lambda c, me, no, f: appointments.confirm(c, me, no, f.get("when", "").strip()[:40]),
+    "propose": lambda c, me, no, f: appointments.confirm(c, me, no, f.get("when", "").strip()[:40], propose=True),
+    "approve-extension": lambda c, me, no, f: records.decide_extension(c, me, no, True),
+    "decline-extension": lambda c, me, no, f: records.decide_extension(c, me, no, False, f.get("note", "").strip()[:200]),
 }
-LABELS = {"reply": "回复已发送给群众", "transfer": "已转办", "extend": "已延期", "finish": "已办结", "terminate": "已终止",
-          "take": "已接单"}
+LABELS = {"confirm": "已确认预约时间并通知群众", "propose": "已向群众提出另约时间",
+          "reply": "回复已发送给群众", "transfer": "已转办", "extend": "已延期", "finish": "已办结", "terminate": "已终止",
+          "take": "已接单", "approve-extension": "已批准延期，已告知群众延期原因", "decline-extension": "已驳回延期申请"}
 
 
 @bp.post("/records/<no>/<action>")
@@ -219,15 +320,20 @@ def record_action(no: str, action: str):
         abort(404)
     record = _record_or_404(no)
     form = request.form
-    needed = {"reply": "text", "finish": "result", "terminate": "reason", "extend": "reason", "transfer": "to"}
+    needed = {"propose": "when", "reply": "text", "finish": "result", "terminate": "reason", "extend": "reason", "transfer": "to"}
     if action in needed and not form.get(needed[action], "").strip():
         flash("请填写内容后再提交。")
-    elif action == "extend" and not form.get("days", "").isdigit():
-        flash("延期天数须为数字。")
+    elif action == "extend" and not re.fullmatch(r"[0-9]{1,6}", form.get("days", "").strip()):
+        flash("延期天数须为数字（工作日）。")
     else:
         try:
-            ACTIONS[action](ctx(), g.staff, record["no"], form)
-            flash(LABELS[action] + "。")
+            done = ACTIONS[action](ctx(), g.staff, record["no"], form)
+            if action == "extend" and done.get("extension"):
+                flash("延期申请已提交，待中心领导审批。")
+            elif action == "reply" and done.get("callback"):
+                flash(f"回复已记录；群众未能通过微信收到，请电话回复：{_phone_for(done) or '未留电话'}。")
+            else:
+                flash(LABELS[action] + "。")
         except records.NotAllowed as why:
             flash(str(why))
     if not may_see(ctx().store.records.get(record["no"])):  # handed to someone else
@@ -240,10 +346,7 @@ def record_action(no: str, action: str):
 def bookings_week():
     c = ctx()
     today_ = c.clock.today()
-    try:
-        start = dt.date.fromisoformat(request.args.get("week") or today_.isoformat())
-    except ValueError:
-        abort(400, "week is YYYY-MM-DD")
+    start = _date_arg("week", today_)
     start -= dt.timedelta(days=start.weekday())
     days = [start + dt.timedelta(days=i) for i in range(7)]
     resource = c.kb.resources.get(request.args.get("resource", "")) or next(iter(c.kb.resources.values()))
@@ -258,7 +361,25 @@ def bookings_week():
     return render("bookings.html", resource=resource, resources=c.kb.resources, days=days, grid=grid,
                   bookings=sorted(week_bookings, key=lambda b: (b["date"], b["start"])), pending=pending,
                   prev=(start - dt.timedelta(days=7)).isoformat(), next=(start + dt.timedelta(days=7)).isoformat(),
-                  mask=mask_phones, full=sees_all(), now=c.clock.timestamp())
+                  mask=mask_phones, full=sees_all(), now=c.clock.timestamp(),
+                  can_decide=lambda b: booking.may_decide(c, g.staff, c.kb.resources[b["resource"]]))
+
+
+@bp.route("/bookings/new", methods=["GET", "POST"])
+def booking_new():
+    """A booking made by staff for a caller (no WeChat): the same rules and the same seat count."""
+    c = ctx()
+    form = request.form
+    if request.method == "POST":
+        ok, message = booking.book_for_caller(c, g.staff, form.get("resource", ""), form.get("date", ""),
+                                              form.get("start", ""), form.get("name", "").strip()[:20],
+                                              form.get("phone", "").strip()[:20], form.get("nonce", "")[:64])
+        flash(message)
+        if ok:
+            return redirect(url_for("console.bookings_week", resource=form.get("resource"), week=form.get("date")))
+        return Response(render("booking_new.html", resources=c.kb.resources, form=form, nonce=form.get("nonce", "")),
+                        status=400)
+    return render("booking_new.html", resources=c.kb.resources, form={}, nonce=secrets.token_hex(8))
 
 
 @bp.post("/bookings/<code>/<action>")
@@ -268,7 +389,8 @@ def booking_action(code: str, action: str):
         abort(404)
     _, message = booking.decide(ctx(), g.staff, verbs[action], code.upper(), request.form.get("reason", "").strip())
     flash(message)
-    return redirect(request.referrer or url_for("console.bookings_week"))
+    back = request.referrer or ""
+    return redirect(back if back.startswith(request.host_url + "staff/") else url_for("console.bookings_week"))
 
 
 # -- the holiday calendar (leaders and administrators) ---------------------------------------------
@@ -353,10 +475,16 @@ def _stats(rows: list[dict]) -> dict:
 def stats():
     since, until = _range()
     data = _stats(_records_between(since, until))
+    for row in ctx().store.ratings.between(*_span(since, until)):  # bookings are rated too
+        if row["label"] in data["ratings"]:
+            data["ratings"][row["label"]] += 1
     return render("stats.html", since=since, until=until, **data)
 
 
-EXPORTS = ("records", "bookings", "referrals", "ratings")
+def _span(since: dt.date, until: dt.date) -> tuple[float, float]:
+    tz = ctx().clock.now().tzinfo
+    return (dt.datetime.combine(since, dt.time(0), tz).timestamp(),
+            dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tz).timestamp())
 
 
 @bp.get("/export/<kind>.csv")
@@ -366,40 +494,53 @@ def export(kind: str):
         abort(404)
     since, until = _range()
     c = ctx()
-    out = io.StringIO()
-    out.write("\ufeff")  # a BOM, so Excel reads the Chinese as UTF-8
-    w = csv.writer(out)
-    if kind in ("records", "ratings"):
-        rows = _records_between(since, until)
-        if kind == "records":
-            w.writerow(["编号", "类别", "状态", "登记时间", "时限", "办结时间", "首问责任人", "联系人", "电话", "内容", "结果"])
-            for r in rows:
-                w.writerow([r["no"], c.kb.center.records.types[r["type"]].label, records.STATUS_LABEL[r["status"]],
-                            _fmt(r["created"]), _fmt(r["due"]), _fmt(r.get("closed")), r.get("responder", ""),
-                            r.get("name", ""), r.get("phone", ""), r.get("content", ""), r.get("result", "")])
-        else:
-            w.writerow(["编号", "类别", "首问责任人", "评价", "原因"])
-            for r in rows:
-                if r.get("rating_label"):
-                    w.writerow([r["no"], c.kb.center.records.types[r["type"]].label, r.get("responder", ""),
-                                r["rating_label"], r.get("rating_reason", "")])
-    elif kind == "bookings":
-        w.writerow(["编号", "场地设备", "日期", "时间", "状态", "预约人", "电话"])
+    header, rows = EXPORTS[kind](c, since, until)
+    name = f"{kind}-{since.isoformat()}-{until.isoformat()}.csv"
+    return Response(csv_bytes(header, rows), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+def _export_records(c, since: dt.date, until: dt.date):
+    header = ["编号", "类别", "状态", "登记时间", "时限", "办结时间", "首问责任人", "联系人", "电话", "内容", "结果"]
+    return header, ([r["no"], c.kb.center.records.types[r["type"]].label, records.STATUS_LABEL[r["status"]],
+                     _fmt(r["created"]), _fmt(r["due"]), _fmt(r.get("closed")), r.get("responder", ""),
+                     r.get("name", ""), r.get("phone", ""), r.get("content", ""), r.get("result", "")]
+                    for r in _records_between(since, until))
+
+
+def _export_ratings(c, since: dt.date, until: dt.date):
+    header = ["编号", "类别", "首问责任人", "评价", "原因"]
+
+    def rows():
+        for r in _records_between(since, until):
+            if r.get("rating_label"):
+                yield [r["no"], c.kb.center.records.types[r["type"]].label, r.get("responder", ""),
+                       r["rating_label"], r.get("rating_reason", "")]
+        for row in c.store.ratings.between(*_span(since, until)):  # bookings are rated too
+            yield [row["ref"], "预约", "", row["label"], row.get("reason", "")]
+    return header, rows()
+
+
+def _export_bookings(c, since: dt.date, until: dt.date):
+    def rows():
         day = since
         while day <= until:
             for b in c.store.bookings.of_day(day.strftime("%Y%m%d")):
-                w.writerow([b["code"], c.kb.resources[b["resource"]].name, b["date"], f"{b['start']}-{b['end']}",
-                            b["status"], b["name"], b["phone"]])
+                yield [b["code"], c.kb.resources[b["resource"]].name, b["date"], f"{b['start']}-{b['end']}",
+                       b["status"], b["name"], b["phone"]]
             day += dt.timedelta(days=1)
-    else:
-        tz = c.clock.now().tzinfo
-        w.writerow(["时间", "类型", "转介单位", "原因", "问题"])
-        units = {u.id: u.name for u in c.kb.center.units}
-        start = dt.datetime.combine(since, dt.time(0), tz).timestamp()
-        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tz).timestamp()
-        for row in c.store.referrals(start, end):
-            w.writerow([_fmt(row["time"]), row["kind"], units.get(row["unit"], row["unit"]), row["reason"],
-                        row["question"]])
-    name = f"{kind}-{since.isoformat()}-{until.isoformat()}.csv"
-    return Response(out.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
+    return ["编号", "场地设备", "日期", "时间", "状态", "预约人", "电话"], rows()
+
+
+def _export_referrals(c, since: dt.date, until: dt.date):
+    tz = c.clock.now().tzinfo
+    units = {u.id: u.name for u in c.kb.center.units}
+    start = dt.datetime.combine(since, dt.time(0), tz).timestamp()
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tz).timestamp()
+    return ["时间", "类型", "转介单位", "原因", "问题"], (
+        [_fmt(row["time"]), row["kind"], units.get(row["unit"], row["unit"]), row["reason"], row["question"]]
+        for row in c.store.referrals(start, end))
+
+
+EXPORTS = {"records": _export_records, "bookings": _export_bookings, "referrals": _export_referrals,
+           "ratings": _export_ratings}

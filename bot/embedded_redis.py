@@ -3,6 +3,8 @@
 One server per data directory, shared by every process of the app (web workers, worker, CLI):
 the first process to need it starts it under a file lock, the others find it by its socket.
 Data lives in the data directory with the append-only file on, so nothing is lost on restart.
+The data hold citizens' phones and complaints: the directory is 0700 and every file in it 0600 (the
+server runs with umask 077, and files an older version left readable are tightened at start).
 """
 from __future__ import annotations
 
@@ -21,6 +23,27 @@ import redis
 
 SOCKET = "redis.sock"
 PIDFILE = "redis.pid"
+UMASK = 0o077  # files the server creates (AOF, RDB, log, pid): owner only
+
+
+def private_dir(data_dir: Path) -> None:
+    """Create the data directory owner-only (0700), and make what an older version left in it so."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    for path in [data_dir / "appendonlydir", *data_dir.glob("appendonlydir/*"), *data_dir.iterdir()]:
+        try:
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                continue  # the socket has its own permission (unixsocketperm); links are not ours
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        except OSError:
+            pass
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
 
 
 def redis_server_binary() -> str:
@@ -71,20 +94,21 @@ def ensure_server(data_dir: Path, timeout: float = 10.0) -> tuple[str, bool]:
 
     Returns its URL and whether this call started it.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
     socket = data_dir / SOCKET
     url = f"unix://{socket}"
     if _alive(socket):
         return url, False
-    with open(data_dir / "redis.lock", "w") as lock:
+    private_dir(data_dir)
+    fd = os.open(data_dir / "redis.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _alive(socket):  # another process started it while we waited for the lock
             return url, False
         if socket.exists():
             socket.unlink()
         conf = data_dir / "redis.conf"
-        conf.write_text(server_config(data_dir))
-        subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
+        _write_private(conf, server_config(data_dir))
+        subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL, umask=UMASK)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if _alive(socket):
@@ -118,11 +142,11 @@ def stop_server(data_dir: Path, timeout: float = 10.0) -> bool:
 @contextlib.contextmanager
 def temporary_server(fsync: str = "always") -> Iterator[str]:
     """A throw-away redis-server on a unix socket (tests and benchmarks); yields its URL."""
-    data = Path(tempfile.mkdtemp(prefix="centerbot-redis-"))
+    data = Path(tempfile.mkdtemp(prefix="centerbot-redis-"))  # 0700
     socket = data / "redis.sock"
     conf = data / "redis.conf"
-    conf.write_text(server_config(data, socket=socket).replace("appendfsync always", f"appendfsync {fsync}"))
-    subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL)
+    _write_private(conf, server_config(data, socket=socket).replace("appendfsync always", f"appendfsync {fsync}"))
+    subprocess.run([redis_server_binary(), str(conf)], check=True, stdout=subprocess.DEVNULL, umask=UMASK)
     client = redis.Redis(unix_socket_path=str(socket))
     for _ in range(200):
         try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import redis
-from flask import Blueprint, Response, abort, current_app, jsonify
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 bp = Blueprint("pages", __name__)
 
@@ -21,6 +21,23 @@ def notice(matter_id: str):
         abort(404)
     return ctx.render("pages/notice.html", m=matter, window=ctx.kb.center.window(matter.window),
                       center=ctx.kb.center, today=ctx.clock.today())
+
+
+@bp.get("/application/<no>")
+def application(no: str):
+    """The printable written notice of a window application: a 承诺通知单, or the notice of a refusal with
+    its reason. Reached with the token printed in its link (it names a citizen)."""
+    import hmac
+
+    from handlers import applications
+
+    ctx = current_app.extensions["centerbot"]
+    record = ctx.store.records.get(no) if len(no) <= 20 else None
+    token = request.args.get("k", "")
+    if (record is None or record.get("type") != "application" or not record.get("token")
+            or not hmac.compare_digest(str(record["token"]), token)):
+        abort(404)
+    return ctx.render("pages/application.html", **applications.page_values(ctx, record))
 
 
 @bp.get("/healthz")

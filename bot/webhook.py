@@ -11,7 +11,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import redis
 from flask import Blueprint, Response, current_app, request
 
-from bot.store import Unreachable
+from bot.store import CLAIM_LEASE, Unreachable
+from bot.store.replay import REPLAY
 from bot.wechat import BadRequest, Forbidden, Inbound, read_inbound, verify_url
 from handlers.dispatch import dispatch, handle_message
 from handlers.message import Reply
@@ -21,8 +22,15 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
 PATH = "/wechat"
-HANDLER_BUDGET = 4.0  # seconds a handler may take before we answer `success` and send later
-RETRY_WAIT = 1.0  # how long a retry waits for the first delivery's answer
+# Seconds from a request's arrival by which it is answered: WeChat drops a request after 5 s. A handler
+# still running then answers later through the outbox (customer-service messages).
+HANDLER_BUDGET = 4.0
+# How long a delivery of a message that is still being handled (a retry) waits: until the first delivery
+# has answered, or its claim's lease has run out (its process died) and this delivery takes it over. A
+# retry never answers `success` for a message nobody finished: WeChat would stop retrying and a killed
+# process would lose the message. The lease always runs out within this time on a shared clock.
+RETRY_WAIT = CLAIM_LEASE + 1.0
+RETRY_POLL = 0.05
 # After Redis failed to answer, this process answers from memory for this many seconds before it tries
 # Redis again: each try may cost a socket timeout (2 s), and WeChat gives a reply 5 s in all.
 STORE_PAUSE = 3.0
@@ -35,38 +43,71 @@ def _xml(body: str) -> Response:
     return Response(body, content_type="application/xml; charset=utf-8")
 
 
+def _forbidden(reason: object) -> Response:
+    # the reason is ours (never the body, the openid or the signature): safe to log
+    log.warning("refused a webhook request: %s", reason)
+    return Response("forbidden", status=403, content_type="text/plain")
+
+
 @bp.get(PATH)
 def verify():
     try:
         return Response(verify_url(current_app.config["SETTINGS"], request.args), content_type="text/plain")
-    except Forbidden:
-        return Response("forbidden", status=403, content_type="text/plain")
+    except Forbidden as exc:
+        return _forbidden(exc)
 
 
 @bp.post(PATH)
 def receive():
+    arrived = time.monotonic()
     app = current_app._get_current_object()
     settings = app.config["SETTINGS"]
+    body = request.get_data(cache=False)
     try:
-        inbound = read_inbound(settings, request.args, request.get_data(cache=False))
-    except Forbidden:
-        return Response("forbidden", status=403, content_type="text/plain")
+        inbound = read_inbound(settings, request.args, body)
+    except Forbidden as exc:
+        return _forbidden(exc)
     except BadRequest as exc:
         return Response(f"bad request: {exc}", status=400, content_type="text/plain")
     nonce = request.args.get("nonce")
     ctx = app.extensions["centerbot"]
     paused_until = app.extensions.get("centerbot.store_paused_until", 0.0)
-    if ctx.clock.timestamp() < paused_until:
+    store_paused = ctx.clock.timestamp() < paused_until
+    if _seen_with_another_body(app, settings, body, redis_too=not store_paused) == REPLAY:
+        return _forbidden("a signature already seen, with another body (replay)")
+    if store_paused:
         text = _answer_without_store(ctx, inbound.message)
     else:
         try:
-            text = _answer_once(app, inbound)
+            text = _answer_once(app, inbound, arrived)
         except redis.RedisError as exc:
             log.error("store unavailable (%s): answering from memory", type(exc).__name__)
             if isinstance(exc, UNREACHABLE):
                 app.extensions["centerbot.store_paused_until"] = ctx.clock.timestamp() + STORE_PAUSE
             text = _answer_without_store(ctx, inbound.message)
     return _xml(inbound.render(settings, text, nonce))
+
+
+def _seen_with_another_body(app, settings, body: bytes, redis_too: bool) -> str:
+    """Remember this signed request (timestamp, nonce, signature and the hash of its body) for the
+    timestamp window; say NEW, RETRY (WeChat's own retry: same body) or REPLAY (another body).
+
+    Every process also remembers what it saw itself: while Redis is out of reach, that is what holds
+    (and the timestamp window), and nothing that needs the store is done anyway (docs/deploy.md)."""
+    args = request.args
+    triple = (args.get("timestamp", ""), args.get("nonce", ""), args.get("signature", ""))
+    keep = int(2 * settings.timestamp_window) + 60  # a timestamp stays acceptable this long at most
+    local = app.extensions["centerbot.replay_local"].remember(*triple, body, keep)
+    if not redis_too:
+        return local
+    try:
+        return app.extensions["centerbot.replay"].remember(*triple, body, keep)
+    except redis.RedisError as exc:
+        log.error("replay memory unavailable (%s): this process's memory holds", type(exc).__name__)
+        if isinstance(exc, UNREACHABLE):
+            ctx = app.extensions["centerbot"]
+            app.extensions["centerbot.store_paused_until"] = ctx.clock.timestamp() + STORE_PAUSE
+        return local
 
 
 def _answer_without_store(ctx, msg) -> str:
@@ -80,22 +121,28 @@ def _answer_without_store(ctx, msg) -> str:
     return reply.text if not reply.followups else reply.text + "\n" + ctx.render("common/store_down_more.txt")
 
 
-def _answer_once(app, inbound: Inbound) -> str:
-    """The reply text for a message, computing it only the first time WeChat delivers it."""
+def _answer_once(app, inbound: Inbound, arrived: float | None = None) -> str:
+    """The reply text for a message, computing it only the first time WeChat delivers it.
+
+    A later delivery (WeChat's retry) waits for the first one's answer; if the first delivery's process
+    died, its claim's lease runs out and this delivery takes the message over. Whatever is still being
+    computed when WeChat stops waiting is answered through the outbox."""
+    arrived = time.monotonic() if arrived is None else arrived
     ctx = app.extensions["centerbot"]
     msg = inbound.message
     seen = ctx.store.claim_message(msg.openid, msg.dedup_key)
-    deadline = time.monotonic() + RETRY_WAIT
-    while seen.state not in ("new", "done") and time.monotonic() < deadline:
-        time.sleep(0.05)
-        seen = ctx.store.claim_message(msg.openid, msg.dedup_key)  # "new" if its handler died
+    while seen.state == "pending" and time.monotonic() < arrived + RETRY_WAIT:
+        time.sleep(RETRY_POLL)
+        seen = ctx.store.claim_message(msg.openid, msg.dedup_key)  # "new" once a dead handler's lease ran out
     if seen.state == "done":
         return seen.reply or ""
+    if seen.state == "pending":
+        log.warning("a message was still pending past its claim's lease (clocks apart?)")
     if seen.state != "new":
-        return ""  # still being handled: its answer will come through the outbox
+        return ""  # deferred: its answer comes through the outbox
     future: Future = app.extensions["centerbot.pool"].submit(handle_message, msg, seen.session, ctx)
     try:
-        reply, session = future.result(timeout=HANDLER_BUDGET)
+        reply, session = future.result(timeout=max(0.0, arrived + HANDLER_BUDGET - time.monotonic()))
     except FutureTimeout:
         ctx.store.finish_message(msg.openid, msg.dedup_key, "deferred")
         future.add_done_callback(lambda f: _deliver_late(ctx, msg, f))

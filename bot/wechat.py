@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hmac
-import re
 import time
 from dataclasses import dataclass
 from typing import Mapping
+from xml.etree.ElementTree import ParseError
 
 import xmltodict
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -18,8 +20,6 @@ from wechatpy.utils import WeChatSigner
 from bot.config import Settings
 from handlers.message import Message
 
-# A DOCTYPE, ENTITY or any markup declaration other than CDATA: refused before any parser runs.
-_DECLARATION = re.compile(rb"<!(?!\[CDATA\[)", re.IGNORECASE)
 _MAX_TEXT = 4000  # characters of text handed to handlers; WeChat itself caps a message at 2048 bytes
 
 
@@ -35,26 +35,55 @@ def _same(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
 
 
+def signature(*parts: str) -> str:
+    """WeChat's signature: SHA-1 of its parts sorted and concatenated. The URL's `signature` signs
+    (token, timestamp, nonce); safe mode's `msg_signature` signs (token, timestamp, nonce, Encrypt).
+    wechatpy's public WeChatSigner computes both."""
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    return signer.signature
+
+
 def check_signature(token: str, args: Mapping[str, str]) -> None:
     """The URL signature: SHA-1 of the sorted token, timestamp and nonce, compared in constant time."""
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     if not timestamp or not nonce:
         raise Forbidden("missing timestamp or nonce")
-    signer = WeChatSigner()
-    signer.add_data(token, timestamp, nonce)
-    if not _same(signer.signature, args.get("signature")):
+    if not _same(signature(token, timestamp, nonce), args.get("signature")):
         raise Forbidden("bad signature")
 
 
+def check_timestamp(window: float, args: Mapping[str, str], now: float | None = None) -> None:
+    """Refuse a request whose timestamp is more than `window` seconds from our clock: WeChat signs the
+    moment it sends, so an old (or future) signed URL is someone else's copy."""
+    try:
+        stamp = int(args.get("timestamp", ""))
+    except ValueError:
+        raise Forbidden("timestamp is not a number") from None
+    if abs((time.time() if now is None else now) - stamp) > window:
+        raise Forbidden("timestamp outside the window")
+
+
 def verify_url(settings: Settings, args: Mapping[str, str]) -> str:
-    """Answer WeChat's URL verification: the echostr, once the signature checks."""
+    """Answer WeChat's URL verification: the echostr, once the signature and its time check."""
     check_signature(settings.token, args)
+    check_timestamp(settings.timestamp_window, args)
     return args.get("echostr", "")
 
 
+def _refuse_declarations(body: bytes) -> None:
+    """A DOCTYPE, ENTITY or any DTD is refused before wechatpy's own parser sees the body (defusedxml,
+    by the XML parser itself: text that merely contains `<!` inside CDATA is a citizen's message)."""
+    try:
+        defused_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise BadRequest("markup declarations are not allowed") from None
+    except (ParseError, ValueError, TypeError):
+        raise BadRequest("malformed XML") from None
+
+
 def _parse_xml(body: bytes) -> dict:
-    if _DECLARATION.search(body):
-        raise BadRequest("markup declarations are not allowed")
+    _refuse_declarations(body)
     try:
         doc = xmltodict.parse(body, disable_entities=True)
     except Exception as exc:  # expat raises several types for broken XML
@@ -88,15 +117,18 @@ class Inbound:
 def read_inbound(settings: Settings, args: Mapping[str, str], body: bytes) -> Inbound:
     """Verify and decode a POST from WeChat in plain, compatible or safe mode."""
     check_signature(settings.token, args)
+    check_timestamp(settings.timestamp_window, args)
     envelope = _parse_xml(body)
     encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+    if not encrypted and settings.safe_mode and not settings.compatible_mode:
+        raise Forbidden("plaintext message in safe mode")
     if encrypted:
         if not settings.safe_mode:
             raise BadRequest("encrypted message but no WECHAT_ENCODING_AES_KEY is configured")
         encrypt = envelope.get("Encrypt")
         if not isinstance(encrypt, str) or not encrypt:
             raise BadRequest("no Encrypt element")
-        expected = msg_signature(settings.token, args.get("timestamp"), args.get("nonce"), encrypt)
+        expected = msg_signature(settings.token, args.get("timestamp", ""), args.get("nonce", ""), encrypt)
         if not _same(expected, args.get("msg_signature")):
             raise Forbidden("bad msg_signature")
         crypto = WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
@@ -148,9 +180,7 @@ def to_message(parsed: BaseMessage, fields: dict) -> Message:
     )
 
 
-def msg_signature(*parts: str) -> str:
-    """SHA-1 of the sorted, concatenated parts (safe mode: token, timestamp, nonce, Encrypt), through
-    wechatpy's public signer rather than its private `_get_signature`."""
-    signer = WeChatSigner()
-    signer.add_data(*parts)
-    return signer.signature
+def msg_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
+    """Safe mode's `msg_signature` of an Encrypt element: `signature` over (token, timestamp, nonce,
+    Encrypt), the same public wechatpy signer (not its private `_get_signature`)."""
+    return signature(token, timestamp, nonce, encrypt)

@@ -15,7 +15,7 @@ from wechatpy.exceptions import WeChatClientException
 from bot.store import JOB_LEASE, JOB_MAX_ATTEMPTS, OUTBOX_LEASE, OUTBOX_MAX_ATTEMPTS, OutboxItem, Store
 from bot.store.delivery import CS_WINDOW, DeliveryStore
 from bot.wechat_api import CenterClient
-from handlers.notify import Notice, fallback_data
+from handlers.notify import PRIORITY, Notice, fallback_data
 from handlers.render import WECHAT_TEXT_LIMIT, utf8_len
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,15 @@ def retry_delay(attempts_so_far: int) -> float | None:
 
 def run_job(ctx, job: dict) -> bool:
     """Carry out one job; True when it did something new. Safe to run twice: every effect is idempotent."""
-    from handlers import booking, calendar_change, notify, records  # the jobs speak the conversation's language
+    from handlers import appointments, booking, calendar_change, notify, records  # the jobs speak the conversation's language
 
     kind = job.get("kind", "")
     if kind.startswith("record_"):
         return records.run_job(ctx, job)
+    if kind.startswith("appointment_"):
+        return appointments.run_job(ctx, job)
+    if kind == "booking_rating":
+        return booking.rating_request(job, ctx)
     if kind == "calendar_changed":
         return calendar_change.run(ctx, job)
     if kind == "booking_reminder":
@@ -77,10 +81,14 @@ def watch_calendar(ctx) -> list[int]:
             text = ctx.render("staff/calendar_reminder.txt", year=coming, center=ctx.kb.center)
             names = set(ctx.kb.center.records.leaders if ctx.kb.center.records else [])
             names |= {s["name"] for s in ctx.store.staff_list() if s.get("role") in ("leader", "admin")}
+            notice = Notice(number=str(coming), subject=(f"{coming}年节假日安排待导入", "节假日安排待导入"),
+                            status="待导入", time=ctx.clock.timestamp(),
+                            hint=("请在控制台“节假日”页导入", "请在控制台导入"), kind="reminder")
             for name in sorted(names):
                 member = ctx.store.staff(name)
                 if member:  # the dedup key makes two workers' reminders one message
-                    ctx.store.enqueue(member["openid"], "text", {"content": text},
+                    ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
+                                                                 "priority": PRIORITY["reminder"]},
                                       dedup=f"calendar:remind:{coming}:{member['openid']}")
             cals.once(f"remind:{coming}")
     return missing
@@ -306,11 +314,12 @@ class OutboxSender:
         next_calendar_look = 0.0
         while not stop.is_set():
             try:
-                if ctx is not None and time.monotonic() >= next_calendar_look:
+                current = ctx() if callable(ctx) else ctx  # the context in use (live reload)
+                if current is not None and time.monotonic() >= next_calendar_look:
                     next_calendar_look = time.monotonic() + calendar_every
-                    watch_calendar(ctx)
-                if ctx is not None:
-                    run_jobs(ctx, lease=self.lease)
+                    watch_calendar(current)
+                if current is not None:
+                    run_jobs(current, lease=self.lease)
                 busy = self.run_once()
             except Exception:  # a Redis outage must not kill the worker; it resumes when Redis returns
                 log.exception("outbox round failed")

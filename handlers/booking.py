@@ -2,6 +2,7 @@
 citizen's list and cancellations, and the staff's approve / decline / no-show commands."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from functools import lru_cache
@@ -11,6 +12,7 @@ from handlers import notify
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.privacy import mask_phones
 from handlers.slots import Refusal, Rules, Slot
 from handlers.when import parse_day, parse_period, parse_time
 from knowledge.matcher import normalize
@@ -20,6 +22,7 @@ FORM = "booking.form"
 PICK_CANCEL = "booking.cancel"
 SLOTS = ("resource", "day", "slot", "name", "phone")
 ACTIVE = ("confirmed", "pending")
+STAFF_STATUS = {"pending": "待审核", "confirmed": "新预约", "cancelled": "已取消"}  # a staff notice's status
 REMIND_BEFORE = dt.timedelta(hours=2)
 
 _BOOK_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用")
@@ -306,6 +309,44 @@ def book(message: Message, session: dict[str, Any], ctx: Context, resource: Reso
     return _confirmed(session, ctx, resource, slot, result.booking or {**booking, "code": result.code}, now)
 
 
+CALLER = "phone:"  # the identity of a caller booked by staff: their phone, since they have no WeChat here
+
+
+def book_for_caller(ctx: Context, staff: dict, resource_id: str, date: str, start: str, name: str, phone: str,
+                    nonce: str) -> tuple[bool, str]:
+    """A booking staff make from the console for someone who phoned or came in: the rules, limits and
+    seat count of a WeChat booking; the caller is told by phone. (done, what to show the clerk)."""
+    resource = ctx.kb.resources.get(resource_id)
+    if resource is None:
+        return False, "请选择场地或设备。"
+    try:
+        day = dt.date.fromisoformat(date)
+        at = dt.time.fromisoformat(start)
+    except ValueError:
+        return False, "日期或时间格式不对。"
+    if not NAME.match(name):
+        return False, "姓名须为2至6个汉字。"
+    if not PHONE.fullmatch(phone or ""):
+        return False, "请填写正确的电话号码。"
+    rules = rules_for(resource, ctx)
+    slot = rules.slot_at(day, at)
+    now = ctx.clock.now()
+    try:
+        if slot is None:
+            rules.check_day(day, now)
+            raise Refusal("outside_hours", hours=rules.hours)
+        rules.check_slot(slot, now)
+    except Refusal as why:
+        return False, ctx.render(f"booking/why_{why.reason}.txt", resource=resource, **why.facts)
+    caller = Message(openid=CALLER + phone, kind="text", text="", msg_id=0, event="staff",
+                     key=f"{staff['name']}:{nonce or now.timestamp()}")
+    reply = book(caller, {}, ctx, resource, rules, slot, {"name": name, "phone": phone})
+    booked = ctx.store.bookings.booked(resource.id, slot.date.strftime("%Y%m%d"), _idempotency(caller))
+    if booked is None:
+        return False, reply.text
+    return True, f"已为{name}预约{resource.name} {booked['date']} {booked['start']}-{booked['end']}，预约编号：{booked['code']}。请电话告知来电群众。"
+
+
 def _idempotency(message: Message) -> str:
     return f"{message.openid}:{message.dedup_key}"
 
@@ -367,8 +408,31 @@ def cancel(message: Message, code: str, session: dict[str, Any], ctx: Context) -
     if not ok:
         return Reply(ctx.render("booking/not_active.txt", b=booking, state=result))
     _tell_staff(ctx, resource, "booking/staff_cancelled.txt", result)
-    ctx.store.unschedule(_reminder_job(result))
+    drop_jobs(ctx, result)
     return Reply(ctx.render("booking/cancelled.txt", b=result, resource=resource))
+
+
+def release_all(ctx: Context, openid: str) -> list[dict]:
+    """On unsubscribe: cancel the person's bookings still to come, give their seats back at once, keep
+    only masked name and phone on them, and tell each resource's staff. Returns the cancelled bookings."""
+    now = ctx.clock.now()
+    cancelled = []
+    for b in ctx.store.bookings.of_user(openid, now.timestamp()):
+        resource = ctx.kb.resources.get(b["resource"])
+        if b["status"] not in ACTIVE or resource is None:
+            continue
+        ok, result = ctx.store.bookings.transition(b, ACTIVE, "cancelled", free=True, cancelled=now.timestamp(),
+                                                   cancelled_by="unsubscribe", name=_mask_name(b.get("name", "")),
+                                                   phone=mask_phones(b.get("phone", "")))
+        if ok:
+            drop_jobs(ctx, result)  # no reminder, no rating request
+            _tell_staff(ctx, resource, "booking/staff_unsubscribed.txt", result)
+            cancelled.append(result)
+    return cancelled
+
+
+def _mask_name(name: str) -> str:
+    return name[:1] + "*" * (len(name) - 1) if name else ""
 
 
 # -- staff ---------------------------------------------------------------------------------------------
@@ -386,6 +450,8 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if booking is None:
         return False, ctx.render("booking/not_found.txt", code=code)
     resource = ctx.kb.resources[booking["resource"]]
+    if not may_decide(ctx, staff, resource):
+        return False, ctx.render("booking/not_yours.txt", b=booking, resource=resource)
     now = ctx.clock.now().timestamp()
     if verb == "同意":
         ok, result = ctx.store.bookings.transition(booking, ("pending",), "confirmed", free=False,
@@ -412,16 +478,28 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}",
                    booking_notice(result, resource, status, "booking"))
     if result["status"] == "declined":
-        ctx.store.unschedule(_reminder_job(result))
+        drop_jobs(ctx, result)
     return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
 
 
+def may_decide(ctx: Context, staff: dict, resource: Resource) -> bool:
+    """Bookings of a resource are decided by its own staff, the leaders and the administrators."""
+    leaders = ctx.kb.center.records.leaders if ctx.kb.center.records else []
+    return (staff["name"] in resource.staff or staff["name"] in leaders
+            or staff.get("role") in ("leader", "admin"))
+
+
 def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) -> None:
+    """The resource's staff hear of a booking (a new one to decide, a cancellation), with its facts for a
+    template or subscribe message when a text cannot reach them."""
     text = ctx.render(template, b=booking, resource=resource)
+    notice = dataclasses.replace(booking_notice(booking, resource, STAFF_STATUS.get(booking["status"], "有变动"),
+                                                "booking"), hint=("回复“待办”查看详情",))
     for name in resource.staff:
         member = ctx.store.staff(name)
         if member:
-            ctx.store.enqueue(member["openid"], "text", {"content": text},
+            ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
+                                                         "priority": notify.PRIORITY[notice.kind]},
                               dedup=f"staff:{member['openid']}:{booking['code']}:{booking['status']}")
 
 
@@ -435,10 +513,40 @@ def _reminder_job(booking: dict) -> dict:
     return {"kind": "booking_reminder", "code": booking["code"], "resource": booking["resource"]}
 
 
+def _rating_job(booking: dict) -> dict:
+    return {"kind": "booking_rating", "code": booking["code"], "resource": booking["resource"]}
+
+
+def drop_jobs(ctx: Context, booking: dict) -> None:
+    """A booking that will not take place keeps no reminder and asks for no rating."""
+    for job in (_reminder_job(booking), _rating_job(booking)):
+        ctx.store.unschedule(job)
+
+
 def _schedule_reminder(ctx: Context, booking: dict, now: dt.datetime) -> None:
     at = booking["starts"] - REMIND_BEFORE.total_seconds()
     if at > now.timestamp():
         ctx.store.schedule(_reminder_job(booking), at)
+    if not booking["openid"].startswith(CALLER):  # 好差评 after the booking, on WeChat
+        end = dt.datetime.combine(dt.date.fromisoformat(booking["date"]), dt.time.fromisoformat(booking["end"]),
+                                  now.tzinfo)
+        ctx.store.schedule(_rating_job(booking), end.timestamp())
+
+
+def rating_request(job: dict, ctx: Context) -> bool:
+    """After a booking that took place (not cancelled, declined or missed): ask for a 好差评 rating."""
+    from handlers import records
+
+    letters = {r.code: r.id for r in ctx.kb.resources.values()}
+    booking = ctx.store.bookings.get(job["code"], letters)
+    if booking is None or booking["status"] != "confirmed":
+        return False
+    ctx.store.records.ask_rating(booking["openid"], booking["code"])
+    resource = ctx.kb.resources[booking["resource"]]
+    return notify.citizen(ctx, booking["openid"], ctx.render("booking/rate.txt", b=booking, resource=resource,
+                                                            ratings=records.RATINGS),
+                          f"job:booking_rating:{booking['code']}",
+                          booking_notice(booking, resource, "待评价", "reminder"))
 
 
 def reminder_text(job: dict, ctx: Context) -> tuple[str, str, notify.Notice] | None:

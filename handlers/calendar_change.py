@@ -60,7 +60,7 @@ def _tell(ctx: Context, cancelled: dict, now: dt.datetime) -> None:
     notify.citizen(ctx, cancelled["openid"], text, f"booking:{cancelled['code']}:calendar",
                    booking.booking_notice(cancelled, resource, "已取消", "booking"))
     booking._tell_staff(ctx, resource, "booking/staff_calendar_cancelled.txt", cancelled)
-    ctx.store.unschedule(booking._reminder_job(cancelled))
+    booking.drop_jobs(ctx, cancelled)
 
 
 def _nearest_days(rules: Rules, ctx: Context, day: dt.date, now: dt.datetime, limit: int = 3) -> list[dt.date]:

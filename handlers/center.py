@@ -19,6 +19,24 @@ _FESTIVALS = {"元旦": "元旦", "春节": "春节", "过年": "春节", "清�
               "劳动节": "劳动节", "端午": "端午节", "中秋": "中秋节", "国庆": "国庆节", "十一": "国庆节"}
 
 
+_WHO = re.compile(r"是?谁负责|负责人是谁|负责人|谁管的?|归谁管|哪位同志|哪个工作人员|哪位工作人员|AB岗|A岗|B岗|是谁办的?|谁办理?")
+
+
+def asks_who(message: Message, session: dict[str, Any], ctx: Context) -> bool:
+    """"低保是谁负责的": the window of a matter and its A/B holders, as the center publishes them (AB岗)."""
+    return bool(message.has_text and len(message.text) <= 40 and _WHO.search(message.text))
+
+
+def who_handles(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
+    rest = _WHO.sub(" ", message.text).strip(" 的呀啊呢吗？?。，,")
+    result = ctx.matcher.match(rest) if len(rest) >= 2 else None
+    if result is None or result.outcome != "answer":
+        return None  # not about a matter: ordinary handling
+    matter = result.best
+    window = ctx.kb.center.window(matter.window)
+    return Reply(ctx.render("center/who.txt", m=matter, window=window, center=ctx.kb.center))
+
+
 def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     text = message.text.strip()
     if _HOURS.search(text) or _WHERE.search(text) or _PHONE.search(text):

@@ -37,6 +37,7 @@ def on_event(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         session.clear()
         return Reply(ctx.render("common/welcome.txt", returning=event == "scan", **center.today_context(ctx)))
     if event == "unsubscribe":
+        booking.release_all(ctx, message.openid)  # before the person's booking index is forgotten
         ctx.store.forget_user(message.openid)
         session.clear()
         return Reply("")

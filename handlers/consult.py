@@ -53,18 +53,34 @@ def notify(matter: Matter, session: dict[str, Any], ctx: Context) -> Reply:
     return notification(matter, ctx)
 
 
+def _asked(ctx: Context, question: str, outcome: str, matter: str = "", choices=()) -> str | None:
+    """Keep the question for the keepers' queue (what citizens asked); never in the citizen's way."""
+    try:
+        return ctx.store.asked.log(question, outcome, matter, [m for m in choices])
+    except redis.RedisError:
+        return None
+
+
 def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     result = ctx.matcher.match(message.text)
+    choices_ids = [c.matter.id for c in result.candidates[:5]]
+    entry = None
+    if result.outcome in ("answer", "ask", "fallback", "refer"):
+        entry = _asked(ctx, message.text, result.outcome, result.best.id if result.outcome == "answer" else "",
+                       choices_ids)
     if result.outcome == "answer":
         reply = notify(result.best, session, ctx)
         if result.runners_up:  # answer the likeliest, and let the citizen switch with one number
             choices = [result.best, *result.runners_up]
             session["flow"] = PICK
-            session["slots"] = {"choices": [m.id for m in choices], "question": message.text[:200]}
+            session["slots"] = {"choices": [m.id for m in choices], "question": message.text[:200], "asked": entry,
+                                "answered": True}
             reply = with_line(reply, ctx.render("consult/also.txt", matters=choices))
         return reply
     if result.outcome == "ask":
-        return ask(session, ctx, [c.matter for c in result.candidates], message.text)
+        reply = ask(session, ctx, [c.matter for c in result.candidates], message.text)
+        session["slots"]["asked"] = entry
+        return reply
     if result.outcome == "refer":
         return referral(message.text, result.unit, ctx)
     if result.outcome == "report":
@@ -107,6 +123,8 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
         session.pop("slots", None)
         if slots.get("question"):
             _keep(ctx.store.log_unanswered, slots["question"])
+        if slots.get("asked"):
+            _keep(ctx.store.asked.mark, slots["asked"], "none")
         return Reply(ctx.render("consult/none_of_these.txt", center=ctx.kb.center, categories=ctx.kb.categories))
     number = _NUMBER.match(text)
     if number and slots.get("categories"):
@@ -120,6 +138,10 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
     if number:
         index = int(number[1])
         if 1 <= index <= len(choices):
+            if slots.get("asked") and (index > 1 or not slots.get("answered")):
+                # under an answer, another number is a runner-up chosen; in a list, the pick is noted
+                _keep(ctx.store.asked.mark, slots["asked"], "runner_up" if slots.get("answered") else "unsure",
+                      choices[index - 1].id)
             return notify(choices[index - 1], session, ctx)
         return Reply(ctx.render("consult/bad_number.txt", count=len(choices), matters=choices))
     named = ctx.matcher.find_by_name(text)
@@ -136,7 +158,7 @@ def fallback(question: str, ctx: Context) -> Reply:
 
 
 def popular_matters(ctx: Context) -> list[Matter]:
-    found = [ctx.kb.matters[i] for i in ctx.kb.center.popular]
+    found = [ctx.kb.matters[i] for i in ctx.kb.center.popular if i in ctx.kb.matters]
     return found or list(ctx.kb.matters.values())[:5]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from handlers import booking, center, common, consult, records, staff
+from handlers import appointments, booking, center, common, consult, records, staff
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -32,17 +32,21 @@ FLOWS: dict[str, Step] = {
     booking.PICK_CANCEL: booking.on_pick_cancel,
     records.FORM: records.on_form,
     records.RATE_REASON: records.on_rate_reason,
+    appointments.FORM: appointments.on_form,
 }
 
 HANDLERS: list[Handler] = [
     Handler("event", lambda m, s, c: m.kind == "event", common.on_event),
     Handler("media", lambda m, s, c: not m.has_text, common.on_media),
     Handler("global", common.is_global_word, common.on_global_word),
+    Handler("withdraw", records.is_withdrawal, records.on_withdrawal),
     Handler("staff", staff.matches, staff.handle),
+    Handler("appointment", appointments.matches, appointments.start),
     Handler("booking", booking.matches, booking.handle),
     Handler("records", records.matches, records.handle),
     Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
     Handler("material-check", consult.is_check_request, consult.start_check),
+    Handler("who", center.asks_who, center.who_handles),
     Handler("center", center.matches, center.answer),
     Handler("consult", lambda m, s, c: True, consult.answer),
 ]

@@ -134,7 +134,7 @@ def fallback_data(config: Notifications, notice: Notice, center_name: str, tz: d
 def citizen(ctx: Context, openid: str, text: str, dedup: str, notice: Notice) -> bool:
     """Queue `text` for a citizen, with its facts for a template or subscribe message when a text
     cannot reach them. False when nothing configured can reach them now (kept for staff to see)."""
-    if not openid:
+    if not openid or openid.startswith("phone:"):  # registered by staff: answered by phone
         return False
     payload = {"content": text, "notice": notice.to_dict(), "priority": PRIORITY.get(notice.kind, 2)}
     ctx.store.enqueue(openid, "text", payload, dedup=dedup)

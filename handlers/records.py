@@ -19,18 +19,29 @@ RATE_REASON = "records.rate_reason"
 OPEN = ("new", "in_progress", "awaiting_materials")
 STATUS_LABEL = {"new": "待接单", "in_progress": "办理中", "awaiting_materials": "待补正材料", "done": "已办结",
                 "terminated": "已终止"}
-TERMINATION_REASONS = ("申请人提供的材料虚假", "不符合办理条件且无法补正", "应缴税费未缴纳", "申请人主动撤回",
+TERMINATION_REASONS = ("申请人提供的材料虚假", "不符合办理条件且无法补正", "应缴税费未缴纳", "申请人撤销",
                        "政策调整或不可抗力", "其他原因")
 RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+MAX_EXTENSION_DAYS = 30  # working days a staff member may extend a record by
+MAX_LEADER_EXTENSION_DAYS = 250  # a leader may approve up to about a year
 
-_TRIGGERS = [("visit", re.compile(r"记者|媒体|采访|来访参观|考察团")), ("consultation", re.compile(r"^(我要|我想)?留言")),
+_VISIT = r"记者|媒体|采访|来访参观|考察团|代表团|参观考察|考察学习|学习考察|来中心参观|想来参观|参观学习"
+_TRIGGERS = [("visit", re.compile(_VISIT)), ("consultation", re.compile(r"^(我要|我想)?留言")),
              ("report", re.compile(r"举报")), ("complaint", re.compile(r"投诉|态度|乱收费|推诿|不作为|刁难|服务差|踢皮球|推来推去")),
              ("suggestion", re.compile(r"建议|意见")), ("help", re.compile(r"求助|帮帮|救救|反映|坏了|没人管|没人修"))]
 _START = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映(问题|情况)?|求助|提(个)?(意见|建议)|留言)$")
-_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|记者|媒体采访")
+_LEAD = re.compile(r"^(我要|我想|我来)?(投诉|举报|反映|求助|建议|提(个)?(意见|建议))|" + _VISIT)
+_CONDUCT = re.compile(r"(收了|收取了|要了|索要|拿了)[^，。,；;？?]{0,8}(钱|费|红包|礼|好处)|收我[^，。,；;？?]{0,8}(钱|费)"
+                      r"|好处费|红包|礼金|吃拿卡要|乱收费|态度|刁难|推诿|不作为|骂人|辱骂")
+_ACCUSE = re.compile(r"^(我要|我想|我来)?(投诉|举报)")  # "投诉代办员…" is a complaint, not a delegation request
+_STAFF_WORDS = re.compile(r"代办员|工作人员|窗口|办事员|干部|领导|帮办员|首问")
 _DELEGATE = re.compile(r"帮办|代办|帮我办|替我办|代我办|帮忙办")
 _MINE = re.compile(r"^(我的办件|我的工单|我的记录|办件查询|我反映的问题)$")
-_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4})$", re.I)
+_QUERY = re.compile(r"^查询\s*([A-Z]{2}\d{8}-\d{4,})(?:\s+(\d{4}))?$", re.I)
+_WITHDRAW_NO = re.compile(r"^(?:撤销|撤回|取消)(?:代办|帮办|委托|办件)?\s*([A-Z]{2}\d{8}-\d{4,})$", re.I)
+_WITHDRAW_WORDS = re.compile(r"(撤销|撤回|取消|不用|不要|不需要|不想)(让|请|麻烦|叫)?(你们|您们|中心)?(帮我|给我|替我)?(再)?"
+                             r"(代办|帮办|委托)"
+                             r"|(代办|帮办|委托)(申请)?(我)?(不办了|不要了|不用了|不需要了|撤销|撤回|取消)")
 _ANONYMOUS = re.compile(r"^(匿名|不留名|不想留名|不方便留名|不说)$")
 
 
@@ -71,30 +82,68 @@ def _present(ctx: Context, name: str | None) -> dict | None:
     return None
 
 
-def responder_for(ctx: Context, kind: RecordType) -> tuple[dict | None, bool]:
-    """The A holder on duty, else B, else a leader: (staff member, whether it is the A holder)."""
-    a = _present(ctx, kind.a)
+def holders(kind: RecordType, record: dict | None = None) -> tuple[str | None, str | None]:
+    """The A and B holders of a record: its own (a window's, for an appointment) or its type's."""
+    if record and record.get("a"):
+        return record["a"], record.get("b") or None
+    return kind.a, kind.b
+
+
+def responder_for(ctx: Context, kind: RecordType, avoid: list[str] | tuple = (),
+                  record: dict | None = None) -> tuple[dict | None, bool]:
+    """The A holder on duty, else B, else a leader: (staff member, whether it is the A holder). No one
+    named in `avoid` (回避: the staff a complaint is about) is chosen."""
+    a_name, b_name = holders(kind, record)
+    a = _present(ctx, a_name) if a_name not in avoid else None
     if a:
         return a, True
-    b = _present(ctx, kind.b)
+    b = _present(ctx, b_name) if b_name not in avoid else None
     if b:
         return b, False
     for name in ctx.kb.center.records.leaders:
-        leader = _present(ctx, name)
+        leader = _present(ctx, name) if name not in avoid else None
         if leader:
             return leader, False
     return None, False
 
 
-def _tell(ctx: Context, record: dict, text: str, dedup: str, status: str, kind: str = "progress") -> None:
+_ROLE_WORDS = re.compile(r"代办员|帮办员|窗口工作人员|窗口人员|工作人员|首问责任人|办事员|经办人")
+_RECORD_NO = re.compile(r"[A-Z]{2}\d{8}-\d{4,}", re.I)
+
+
+def named_staff(ctx: Context, text: str, openid: str = "") -> list[str]:
+    """The staff members a complaint or report is about (回避): roster names in the text, or a role word
+    with a record number (that record's handler); "代办员" without a number means the 代办员 of the
+    citizen's own delegation cases."""
+    cfg = ctx.kb.center.records
+    names = {s["name"] for s in ctx.store.staff_list()} | set(cfg.leaders)
+    names |= {n for t in cfg.types.values() for n in (t.a, t.b) if n}
+    named = [n for n in sorted(names) if len(n) >= 2 and n in text]
+    if _ROLE_WORDS.search(text):
+        numbers = [m.upper() for m in _RECORD_NO.findall(text)]
+        for no in numbers:
+            record = ctx.store.records.get(no)
+            if record and record.get("responder"):
+                named.append(record["responder"])
+        if not numbers and re.search(r"代办员|帮办员", text) and openid:
+            named += [r["responder"] for r in ctx.store.records.of_user(openid)
+                      if r["type"] == "delegation" and r.get("responder")]
+    return list(dict.fromkeys(named))
+
+
+def _tell(ctx: Context, record: dict, text: str, dedup: str, status: str, kind: str = "progress",
+          at: float | None = None) -> bool:
     """A citizen's message about their record: a customer-service text, else the center's template or
-    subscribe message showing the record's number, type, `status` (at most 5 Chinese characters) and time."""
+    subscribe message showing the record's number, type, `status` (at most 5 Chinese characters) and time
+    (`at`, e.g. an appointment's start; else now). False when the citizen cannot be reached on WeChat (a record registered by staff, or nothing
+    configured reaches them now)."""
     label = ctx.kb.center.records.types[record["type"]].label if ctx.kb.center.records else "办件"
     matter = ctx.kb.matters.get(record.get("matter", ""))
     subject = ((f"{label}·{matter.name}", matter.name) if matter else ()) + (label,)
-    notice = notify.Notice(number=record["no"], subject=subject, status=status, time=ctx.clock.timestamp(),
+    notice = notify.Notice(number=record["no"], subject=subject, status=status,
+                           time=ctx.clock.timestamp() if at is None else float(at),
                            hint=("回复“我的办件”查看详情",), kind=kind)
-    notify.citizen(ctx, record["openid"], text, dedup, notice)
+    return notify.citizen(ctx, record.get("openid", ""), text, dedup, notice)
 
 
 def _tell_staff(ctx: Context, name: str, text: str, dedup: str, record: dict, status: str,
@@ -102,13 +151,17 @@ def _tell_staff(ctx: Context, name: str, text: str, dedup: str, record: dict, st
     """A staff member's message about a record: a customer-service text, else (their 5 texts used or
     48 hours over) the center's template or subscribe message with the record's number, type, `status`
     and due time."""
+    label = ctx.kb.center.records.types[record["type"]].label
+    notice = notify.Notice(number=record["no"], subject=(label,), status=status, time=float(record["due"]),
+                           hint=("回复“待办”查看详情",), kind=kind)
+    _send_staff(ctx, name, text, dedup, notice)
+
+
+def _send_staff(ctx: Context, name: str, text: str, dedup: str, notice: notify.Notice) -> None:
     member = ctx.store.staff(name) if name else None
     if member:
-        label = ctx.kb.center.records.types[record["type"]].label
-        notice = notify.Notice(number=record["no"], subject=(label,), status=status, time=float(record["due"]),
-                               hint=("回复“待办”查看详情",), kind=kind)
         ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
-                                                     "priority": notify.PRIORITY[kind]},
+                                                     "priority": notify.PRIORITY[notice.kind]},
                           dedup=f"{dedup}:{member['openid']}")
 
 
@@ -117,20 +170,33 @@ def _event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any
 
 
 # -- creating and handing off --------------------------------------------------------------------------
+def due_days_for(ctx: Context, kind_id: str, matter_id: str = "") -> int:
+    """Working days to answer: a delegation case follows its matter's promised time limit when known."""
+    matter = ctx.kb.matters.get(matter_id) if matter_id else None
+    if kind_id in ("delegation", "application") and matter is not None and matter.time_limit.promised_days > 0:
+        return matter.time_limit.promised_days
+    return ctx.kb.center.records.types[kind_id].due_days
+
+
 def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, phone: str, idempotency: str,
            **extra: str) -> tuple[dict, bool]:
     """Register a record once, hand it to the first responder, tell the leaders, schedule escalations."""
     cfg = ctx.kb.center.records
     kind = cfg.types[kind_id]
     now = ctx.clock.now()
-    member, _ = responder_for(ctx, kind)
+    member, _ = responder_for(ctx, kind, extra.get("avoid") or (), extra)
     responder = member["name"] if member else ""
-    due = due_at(ctx, kind.due_days)
+    days = due_days_for(ctx, kind_id, extra.get("matter", ""))
+    extra.setdefault("days", str(days))
+    due = due_at(ctx, days)
     no = ctx.store.records.next_number(kind.prefix, now.strftime("%Y%m%d"))
     fields = {"no": no, "type": kind_id, "status": "new", "openid": openid, "content": content[:1000],
               "name": name, "phone": phone, "responder": responder, "created": now.timestamp(),
               "due": _ts(due), **extra}
-    got, created = ctx.store.records.create(no, fields, _event(ctx, "系统", "登记", f"首问责任人：{responder or '领导'}"),
+    note = f"首问责任人：{responder or '领导'}"
+    if extra.get("registered_by"):
+        note = f"{extra.get('channel', '电话')}登记（{extra['registered_by']}）；{note}"
+    got, created = ctx.store.records.create(no, fields, _event(ctx, extra.get("registered_by") or "系统", "登记", note),
                                             _ts(due), idempotency)
     record = ctx.store.records.get(got)
     if created or not ctx.store.records.marked(got, "registered"):
@@ -146,13 +212,16 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
     derived from the stored record so that a second run does exactly what the first did."""
     cfg = ctx.kb.center.records
     no, responder = record["no"], record.get("responder") or ""
-    _hand_off(ctx, record, responder)
-    if kind.leaders or not responder:
+    if record.get("registered_by") != responder:  # whoever took it down knows it already
+        _hand_off(ctx, record, responder)
+    if kind.leaders or not responder or record.get("avoid") or record.get("conduct"):
         text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
                           due=_date(record["due"]))
         for leader in cfg.leaders:
-            _tell_staff(ctx, leader, text, f"rec:{no}:leaders", record, "新办件")
-    if responder and responder == kind.a and kind.b:
+            if leader != responder:  # the leader handling it has the hand-off: one message per event
+                _tell_staff(ctx, leader, text, f"rec:{no}:leaders", record, "新办件")
+    a, b = holders(kind, record)
+    if responder and responder == a and b and b not in (record.get("avoid") or ()):
         created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
         ctx.store.schedule({"kind": "record_takeover", "no": no},
                            _ts(add_working_minutes(ctx, created, cfg.takeover_minutes)))
@@ -176,6 +245,50 @@ def _schedule_deadlines(ctx: Context, record: dict) -> None:
     if ctx.clock.now() < yellow < due:
         ctx.store.schedule({"kind": "record_yellow", "no": record["no"], "due": record["due"]}, _ts(yellow))
     ctx.store.schedule({"kind": "record_red", "no": record["no"], "due": record["due"]}, float(record["due"]))
+
+
+def _unschedule_deadlines(ctx: Context, record: dict) -> None:
+    """A closed record (or one whose due date moved) has no escalation left to run for that due date."""
+    for kind in ("record_yellow", "record_red"):
+        ctx.store.unschedule({"kind": kind, "no": record["no"], "due": record["due"]})
+    if record["status"] not in OPEN:
+        ctx.store.unschedule({"kind": "record_takeover", "no": record["no"]})
+
+
+# -- records staff register (a phone call, a visit at the window: 首问负责 第四条) -------------------------
+REGISTER_TYPES = {"投诉": "complaint", "举报": "report", "求助": "help", "咨询": "consultation", "留言": "consultation",
+                  "建议": "suggestion", "意见": "suggestion", "来访": "visit", "参观": "visit", "代办": "delegation",
+                  "帮办": "delegation"}
+
+
+def register(ctx: Context, staff: dict, kind_id: str, name: str, phone: str, content: str, idempotency: str,
+             channel: str = "电话", **more: str) -> dict:
+    """A record a staff member takes down from a caller or visitor: the same numbering, responder, due
+    date, hand-offs and escalations as one from WeChat; the citizen is answered by phone (the record
+    says so), since their WeChat is unknown."""
+    if kind_id not in ctx.kb.center.records.types or kind_id == "rectification":
+        raise NotAllowed("登记类别须为：" + "、".join(dict.fromkeys(REGISTER_TYPES)) + "。")
+    content = content.strip()[:1000]
+    if not content:
+        raise NotAllowed("请写明来电或来访的内容。")
+    if name and name != "匿名" and not NAME.match(name):
+        raise NotAllowed("姓名须为2至6个汉字，或写“匿名”。")
+    if phone and not PHONE.fullmatch(phone):
+        raise NotAllowed(f"“{phone}”不像一个电话号码，请核对。")
+    extra: dict[str, Any] = {"registered_by": staff["name"], "channel": channel, "callback": "1", **more}
+    if kind_id == "delegation":
+        matter = _delegated_matter(ctx, content)
+        mode = "帮办" if "帮办" in content else "代办"
+        extra.update(matter=matter, mode=mode)
+    if kind_id in ("complaint", "report"):
+        avoid = named_staff(ctx, content)
+        if avoid:
+            extra["avoid"] = avoid
+        if _CONDUCT.search(content):
+            extra["conduct"] = "1"
+    record, _ = create(ctx, kind_id, "", content, name or "匿名", phone, f"staff:{staff['name']}:{idempotency}",
+                       **extra)
+    return record
 
 
 # -- staff operations (WeChat commands and the console) ------------------------------------------------
@@ -218,15 +331,22 @@ def reply(ctx: Context, staff: dict, no: str, text: str) -> dict:
     record = _load_for(ctx, staff, no)
     n = len(ctx.store.records.history(record["no"]))
     ctx.store.records.update(record["no"], {}, _event(ctx, staff["name"], "回复", text))
-    _tell(ctx, record, ctx.render("records/reply.txt", r=record, text=text), f"rec:{record['no']}:reply:{n}",
-          "有新答复", kind="result")
-    return record
+    reached = _tell(ctx, record, ctx.render("records/reply.txt", r=record, text=text),
+                    f"rec:{record['no']}:reply:{n}", "有新答复", kind="result")
+    if not reached:
+        ctx.store.records.update(record["no"], {"callback": "1"},
+                                 _event(ctx, "系统", "未能通过微信送达", "请电话回复群众"))
+    elif record.get("callback"):
+        ctx.store.records.update(record["no"], {"callback": ""}, _event(ctx, "系统", "已通过微信送达"))
+    return ctx.store.records.get(record["no"])
 
 
 def transfer(ctx: Context, staff: dict, no: str, to: str) -> dict:
     record = _load_for(ctx, staff, no)
     if ctx.store.staff(to) is None:
         raise NotAllowed(f"没有名为 {to} 的工作人员。")
+    if to in (record.get("avoid") or ()):
+        raise NotAllowed(f"{record['no']} 反映的是{to}本人的问题，按回避规定不能转给{to}办理。")
     ctx.store.records.update(record["no"], {"responder": to, "status": "new"},
                              _event(ctx, staff["name"], "转办", f"转给{to}"), staff=record.get("responder", ""),
                              new_staff=to)
@@ -241,6 +361,7 @@ def finish(ctx: Context, staff: dict, no: str, result: str) -> dict:
     ctx.store.records.update(record["no"], {"status": "done", "result": result, "closed": ctx.clock.timestamp()},
                              _event(ctx, staff["name"], "办结", result), staff=record.get("responder", ""), close=True)
     record = ctx.store.records.get(record["no"])
+    _unschedule_deadlines(ctx, record)
     if record["openid"]:
         ctx.store.records.ask_rating(record["openid"], record["no"])
         _tell(ctx, record, ctx.render("records/finished.txt", r=record, ratings=RATINGS),
@@ -261,36 +382,140 @@ def terminate(ctx: Context, staff: dict, no: str, reason: str) -> dict:
                                             "closed": ctx.clock.timestamp()},
                              _event(ctx, staff["name"], "终止", reason), staff=record.get("responder", ""), close=True)
     record = ctx.store.records.get(record["no"])
+    _unschedule_deadlines(ctx, record)
     _tell(ctx, record, ctx.render("records/terminated.txt", r=record), f"rec:{record['no']}:terminated", "已终止",
           kind="result")
     return record
 
 
+WITHDRAWN = TERMINATION_REASONS[3]
+
+
+def withdraw(ctx: Context, openid: str, no: str) -> tuple[dict | None, str]:
+    """The applicant withdraws their own open delegation case (终止代办：申请人撤销), and the 代办员 is told.
+    (record or None, the reply); anything not theirs, unknown or finished changes nothing."""
+    record = ctx.store.records.get(no)
+    if record is None or record.get("openid") != openid:
+        return None, ctx.render("records/not_found.txt", no=no.upper())
+    if record["type"] != "delegation":
+        return None, ctx.render("records/withdraw_refused.txt", r=record, why="kind")
+    if record["status"] not in OPEN:
+        return None, ctx.render("records/withdraw_refused.txt", r=record, why="closed",
+                                label=STATUS_LABEL[record["status"]])
+    done = ctx.store.records.update_once(
+        record["no"], "withdrawn", {"status": "terminated", "reason": WITHDRAWN, "closed": ctx.clock.timestamp()},
+        _event(ctx, "群众", "终止", WITHDRAWN), when=lambda r: r["status"] in OPEN,
+        staff=record.get("responder", ""), close=True)
+    if done == "skipped":
+        return None, ctx.render("records/withdraw_refused.txt", r=record, why="closed", label="已结束")
+    record = ctx.store.records.get(record["no"])
+    _unschedule_deadlines(ctx, record)
+    text = ctx.render("records/withdrawn_staff.txt", r=record, phone=mask_phones(record.get("phone", "")))
+    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:withdrawn", record, "已撤销",
+                kind="result")
+    return record, ctx.render("records/withdrawn.txt", r=record)
+
+
+# -- 延期: the staff member asks, a leader decides -------------------------------------------------
+def is_leader(ctx: Context, staff: dict) -> bool:
+    return staff.get("role") in ("leader", "admin") or staff["name"] in ctx.kb.center.records.leaders
+
+
+def extension_limit(ctx: Context, staff: dict) -> int:
+    """The most working days `staff` may extend a record by: 30 for staff; more for leaders."""
+    return MAX_LEADER_EXTENSION_DAYS if is_leader(ctx, staff) else MAX_EXTENSION_DAYS
+
+
 def extend(ctx: Context, staff: dict, no: str, days: int, reason: str) -> dict:
-    if days < 1:
-        raise NotAllowed("延期天数至少为1个工作日。")
+    """Ask for an extension of `days` working days; it takes effect when a leader approves it (a leader's
+    own extension takes effect at once). The citizen hears of it, with the reason, only once approved."""
+    limit = extension_limit(ctx, staff)
+    if not 1 <= days <= limit:
+        raise NotAllowed(f"延期天数须为1至{limit}个工作日。" + (
+            "" if limit > MAX_EXTENSION_DAYS else f"确需延期超过{limit}个工作日的，请报中心领导审批。"))
     record = _load_for(ctx, staff, no)
+    if is_leader(ctx, staff):
+        return _apply_extension(ctx, record, days, reason, staff["name"], staff["name"])
+    if record.get("extension"):
+        pending = record["extension"]
+        raise NotAllowed(f"{record['no']} 已有一项延期申请（{pending['days']}个工作日）正等待领导审批，请勿重复申请。")
+    request = {"days": days, "reason": reason, "by": staff["name"], "at": ctx.clock.timestamp()}
+    ctx.store.records.update(record["no"], {"extension": request},
+                             _event(ctx, staff["name"], "申请延期", f"{days}个工作日：{reason}"))
+    record = ctx.store.records.get(record["no"])
+    text = ctx.render("records/extension_request.txt", r=record, x=request, due=_date(record["due"]))
+    for leader in ctx.kb.center.records.leaders:
+        _tell_staff(ctx, leader, text, f"rec:{record['no']}:extreq:{request['at']}", record, "待审批")
+    return record
+
+
+def decide_extension(ctx: Context, staff: dict, no: str, approve: bool, note: str = "") -> dict:
+    """A leader approves or declines the pending extension of a record, once."""
+    if not is_leader(ctx, staff):
+        raise NotAllowed("延期须由中心领导审批，您不能操作。")
+    record = _load_for(ctx, staff, no)
+    pending = record.get("extension")
+    if not pending:
+        raise NotAllowed(f"{record['no']} 没有待审批的延期申请。")
+    if approve:
+        return _apply_extension(ctx, record, int(pending["days"]), pending["reason"], pending["by"], staff["name"],
+                                once=f"ext:{pending['at']}")
+    done = ctx.store.records.update_once(record["no"], f"ext:{pending['at']}", {"extension": ""},
+                                         _event(ctx, staff["name"], "不同意延期", note))
+    if done == "applied":
+        _tell_staff(ctx, pending["by"], ctx.render("records/extension_declined.txt", r=record, x=pending, note=note,
+                                                   leader=staff["name"]), f"rec:{record['no']}:extno:{pending['at']}",
+                    record, "延期未批", kind="result")
+    return ctx.store.records.get(record["no"])
+
+
+def _apply_extension(ctx: Context, record: dict, days: int, reason: str, asked_by: str, approved_by: str,
+                     once: str | None = None) -> dict:
     old_due = dt.datetime.fromtimestamp(float(record["due"]), ctx.clock.now().tzinfo)
-    due = due_at(ctx, days, old_due)
-    ctx.store.records.update(record["no"], {"due": _ts(due)}, _event(ctx, staff["name"], "延期", f"{days}个工作日：{reason}"),
-                             due=_ts(due))
+    due = _ts(due_at(ctx, days, old_due))
+    note = f"{days}个工作日：{reason}" + (f"（{approved_by}批准）" if approved_by != asked_by else "")
+    once = once or f"ext:self:{ctx.clock.timestamp()}"
+    done = ctx.store.records.update_once(record["no"], once, {"due": due, "extension": ""},
+                                         _event(ctx, approved_by, "延期", note), when=lambda r: r["status"] in OPEN,
+                                         due=due)
+    if done == "skipped":
+        raise NotAllowed(f"{record['no']} 已结束，不能再延期。")
+    _unschedule_deadlines(ctx, record)  # the jobs of the old due date
     record = ctx.store.records.get(record["no"])
     _schedule_deadlines(ctx, record)
     _tell(ctx, record, ctx.render("records/extended.txt", r=record, days=days, reason=reason,
                                   due=_date(record["due"])), f"rec:{record['no']}:extended:{record['due']}", "已延期")
+    if asked_by != approved_by:
+        _tell_staff(ctx, asked_by, ctx.render("records/extension_approved.txt", r=record, days=days,
+                                              leader=approved_by, due=_date(record["due"])),
+                    f"rec:{record['no']}:extok:{record['due']}", record, "延期获批")
     return record
 
 
-def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> dict:
-    """The one 补正 notice of a delegation case: every missing item at once."""
+def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> tuple[dict, bool]:
+    """The one 补正 notice of a delegation case: every missing item at once. A second is refused with the
+    rule as the reason. (record, whether the notice reached the citizen on WeChat)."""
     record = _load_for(ctx, staff, no)
-    ctx.store.records.update(record["no"], {"status": "awaiting_materials", "missing": items},
-                             _event(ctx, staff["name"], "补正告知", "、".join(items)))
+    items = [i for i in items if i][:30]
+    if not items:
+        raise NotAllowed("请写明需补正的材料，例如：补正 编号 户口簿复印件、收入证明。")
+    if record.get("missing"):
+        raise NotAllowed(f"{record['no']} 已于补正告知中一次性列出：{'、'.join(record['missing'])}。"
+                         "按一次性告知制度，不能再次发出补正通知；如确有遗漏，请报领导后当面或电话向申请人说明。")
+    done = ctx.store.records.update_once(record["no"], "correction",
+                                         {"status": "awaiting_materials", "missing": items},
+                                         _event(ctx, staff["name"], "补正告知", "、".join(items)),
+                                         when=lambda r: not r.get("missing") and r["status"] in OPEN)
+    if done == "skipped":
+        raise NotAllowed(f"{record['no']} 的补正告知已经发出，不能再次发出。")
     record = ctx.store.records.get(record["no"])
     matter = ctx.kb.matters.get(record.get("matter", ""))
-    _tell(ctx, record, ctx.render("records/correction.txt", r=record, items=items, matter=matter),
-          f"rec:{record['no']}:correction", "需补正材料")
-    return record
+    reached = _tell(ctx, record, ctx.render("records/correction.txt", r=record, items=items, matter=matter),
+                    f"rec:{record['no']}:correction", "需补正材料")
+    if not reached:
+        ctx.store.records.update(record["no"], {"callback": "1"},
+                                 _event(ctx, "系统", "补正告知未能通过微信送达", "请电话告知申请人"))
+    return record, reached
 
 
 # -- scheduled escalations (the worker) ----------------------------------------------------------------
@@ -306,14 +531,17 @@ def run_job(ctx: Context, job: dict) -> bool:
         return False
     kind = ctx.kb.center.records.types[record["type"]]
     if job["kind"] == "record_takeover":
-        def applies(r: dict) -> bool:
-            return r["status"] == "new" and r.get("responder") == kind.a and bool(_present(ctx, kind.b))
+        a, b = holders(kind, record)
 
-        done = ctx.store.records.update_once(record["no"], "takeover", {"responder": kind.b},
-                                             _event(ctx, "系统", "转B岗", f"{kind.a}未在时限内接单"),
-                                             when=applies, staff=kind.a, new_staff=kind.b)
+        def applies(r: dict) -> bool:
+            return (r["status"] == "new" and r.get("responder") == a and bool(_present(ctx, b))
+                    and b not in (r.get("avoid") or ()))
+
+        done = ctx.store.records.update_once(record["no"], "takeover", {"responder": b},
+                                             _event(ctx, "系统", "转B岗", f"{a}未在时限内接单"),
+                                             when=applies, staff=a, new_staff=b)
         if done != "skipped":
-            _hand_off(ctx, ctx.store.records.get(record["no"]), kind.b)
+            _hand_off(ctx, ctx.store.records.get(record["no"]), b)
         return done == "applied"
 
     def applies(r: dict) -> bool:  # still open, and the due date was not extended (a newer job stands)
@@ -331,12 +559,40 @@ def run_job(ctx: Context, job: dict) -> bool:
                 "即将到期" if color == "yellow" else "已超期", kind="progress" if color == "yellow" else "result")
     if color == "red":
         for leader in ctx.kb.center.records.leaders:
-            _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}", record, "已超期",
-                        kind="result")
+            if leader != record.get("responder"):  # one message per event
+                _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}", record, "已超期",
+                            kind="result")
     return done == "applied"
 
 
 # -- the citizen's side ------------------------------------------------------------------------------
+def is_withdrawal(message: Message, session: dict[str, Any], ctx: Context) -> bool:
+    """`撤销代办 <编号>`, or plain words withdrawing a delegation (我不想代办了, 代办不办了)."""
+    if ctx.kb.center.records is None or not message.has_text:
+        return False
+    text = message.text.strip()
+    return bool(_WITHDRAW_NO.match(text) or (len(text) <= 40 and _WITHDRAW_WORDS.search(text)))
+
+
+def on_withdrawal(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
+    text = message.text.strip()
+    m = _WITHDRAW_NO.match(text)
+    if m:
+        session.pop("flow", None)
+        session.pop("slots", None)
+        return Reply(withdraw(ctx, message.openid, m[1].upper())[1])
+    cases = [r for r in ctx.store.records.of_user(message.openid) if r["type"] == "delegation" and r["status"] in OPEN]
+    if len(cases) == 1:
+        session.pop("flow", None)
+        session.pop("slots", None)
+        return Reply(withdraw(ctx, message.openid, cases[0]["no"])[1])
+    if not cases and session.get("flow") == FORM:  # a request still being filled in: it is dropped
+        session.pop("flow", None)
+        session.pop("slots", None)
+        return Reply(ctx.render("common/cancelled.txt", had_flow=True))
+    return Reply(ctx.render("records/withdraw_which.txt", cases=cases))
+
+
 def classify(text: str) -> str:
     for kind, words in _TRIGGERS:
         if words.search(text):
@@ -352,7 +608,7 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
         return True
     if session.get("flow") == FORM:
         return False  # the form in progress takes this message as its answer
-    if _START.match(text) or _LEAD.search(text):
+    if _START.match(text) or _LEAD.search(text) or (_CONDUCT.search(text) and _STAFF_WORDS.search(text)):
         return True
     if _rating_of(text) is not None and ctx.store.records.rating_asked(message.openid):
         return True
@@ -368,14 +624,22 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     m = _QUERY.match(text)
     if m:
         record = ctx.store.records.get(m[1])
+        if record is not None and record.get("openid") != message.openid and m[2]:
+            from handlers import applications  # a window application, proved by the phone's last digits
+
+            if applications.link_citizen(ctx, message.openid, record, m[2]):
+                record = ctx.store.records.get(m[1])
         if record is None or record.get("openid") != message.openid:
             return Reply(ctx.render("records/not_found.txt", no=m[1].upper()))
-        return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL, history=ctx.store.records.history(record["no"]),
+        return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL, url=ctx.public_url,
+                                history=ctx.store.records.history(record["no"]),
                                 kind=ctx.kb.center.records.types[record["type"]], fmt=_date))
     rating = _rating_of(text)
     no = ctx.store.records.rating_asked(message.openid)
     if rating is not None and no:
         return rate(message, session, ctx, no, rating)
+    if (_CONDUCT.search(text) or _ACCUSE.match(text)) and not _START.match(text):
+        return start(session, ctx, "report" if "举报" in text else "complaint", text, message)
     if _DELEGATE.search(text):
         return start(session, ctx, "delegation", text, message)
     return start(session, ctx, classify(text), "" if _START.match(text) else text, message)
@@ -383,12 +647,15 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
 
 def start(session: dict[str, Any], ctx: Context, kind: str, content: str, message: Message | None = None) -> Reply:
     """Open a record form; content already said is not asked again."""
+    refusal = over_daily_limit(ctx, message.openid) if message is not None else None
+    if refusal is not None:
+        return refusal
     session["flow"] = FORM
     form: dict[str, Any] = {"type": kind}
     if kind == "delegation":
-        result = ctx.matcher.match(content) if content else None
-        if result is not None and result.outcome == "answer":
-            form["matter"] = result.best.id
+        matter = _delegated_matter(ctx, content)
+        if matter:
+            form["matter"] = matter
         mode = "代办" if "代办" in content else "帮办" if "帮办" in content else None
         if mode:
             form["mode"] = mode
@@ -398,6 +665,27 @@ def start(session: dict[str, Any], ctx: Context, kind: str, content: str, messag
         _absorb_contact(message.text, form)
     session["slots"] = {"form": form, "asking": None}
     return _next(message, session, ctx)
+
+
+def _delegated_matter(ctx: Context, content: str) -> str:
+    """The matter a delegation request names ("帮我代办低保申请，我腿脚不方便" is 低保): each clause is
+    matched on its own, and the delegation service itself (帮办代办) is not a matter to delegate."""
+    if not content:
+        return ""
+    clauses = [content] + [c for c in re.split(r"[，,。；;！!？?\s]+", content) if len(c) >= 2]
+    for clause in clauses:
+        stripped = _DELEGATE.sub("", clause) or clause
+        result = ctx.matcher.match(stripped)
+        if result.outcome not in ("answer", "ask"):
+            continue
+        for candidate in result.candidates[:1] if result.outcome == "answer" else []:
+            if not _is_delegation_service(candidate.matter):
+                return candidate.matter.id
+    return ""
+
+
+def _is_delegation_service(matter) -> bool:
+    return bool(_DELEGATE.search(matter.name)) or "帮办代办" in matter.category
 
 
 def _absorb_contact(text: str, form: dict[str, Any]) -> None:
@@ -453,6 +741,9 @@ def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Rep
     session.pop("slots", None)
     if message is None:
         return Reply(ctx.render("common/busy.txt"))
+    refusal = over_daily_limit(ctx, message.openid, f"{message.openid}:{message.dedup_key}")
+    if refusal is not None:
+        return refusal
     kind = form["type"]
     if kind == "delegation":
         matter = ctx.kb.matters.get(form.get("matter", ""))
@@ -461,10 +752,40 @@ def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Rep
                            f"{message.openid}:{message.dedup_key}", matter=form.get("matter", ""), mode=form["mode"])
         return Reply(ctx.render("records/delegation_confirmed.txt", r=record, matter=matter,
                                 due=_date(record["due"]), center=ctx.kb.center))
+    extra: dict[str, Any] = {}
+    if kind in ("complaint", "report"):
+        avoid = named_staff(ctx, form["content"], message.openid)
+        if avoid:
+            extra["avoid"] = avoid
+        if _CONDUCT.search(form["content"]):
+            extra["conduct"] = "1"  # fees and conduct always reach the leaders
     record, _ = create(ctx, kind, message.openid, form["content"], form["name"], form["phone"],
-                       f"{message.openid}:{message.dedup_key}")
+                       f"{message.openid}:{message.dedup_key}", **extra)
     return Reply(ctx.render("records/confirmed.txt", r=record, kind=ctx.kb.center.records.types[kind],
                             due=_date(record["due"]), center=ctx.kb.center))
+
+
+def over_daily_limit(ctx: Context, openid: str, idempotency: str | None = None) -> Reply | None:
+    """The polite refusal when a citizen reached the day's limit of new records, else None. Without
+    `idempotency` only a look (before a form starts); with it, the record is counted, atomically, so
+    that many messages at once cannot pass the limit (a retry of a counted message passes). The
+    leaders are told once a day per citizen, with the numbers of that day's records."""
+    if not openid:
+        return None
+    limit = ctx.kb.center.records.daily_per_person
+    day = ctx.clock.now().strftime("%Y%m%d")
+    if idempotency is None:
+        if ctx.store.access.daily_records(openid, day) < limit:
+            return None
+    elif ctx.store.access.take_daily_record(openid, day, idempotency, limit)[0]:
+        return None
+    numbers = [r["no"] for r in ctx.store.records.of_user(openid) if r["no"][2:10] == day]
+    text = ctx.render("records/daily_limit_staff.txt", limit=limit, numbers=numbers)
+    notice = notify.Notice(number=numbers[-1] if numbers else day, subject=("群众当日登记超过上限", "登记超限"),
+                           status="超限", time=ctx.clock.timestamp(), hint=("回复“待办”查看详情",), kind="reminder")
+    for leader in ctx.kb.center.records.leaders:
+        _send_staff(ctx, leader, text, f"daily-limit:{openid}:{day}", notice)
+    return Reply(ctx.render("records/daily_limit.txt", limit=limit, center=ctx.kb.center))
 
 
 def _ask(session: dict[str, Any], ctx: Context, slot: str, retry: bool = False) -> Reply:
@@ -483,8 +804,11 @@ def _rating_of(text: str) -> int | None:
 
 def rate(message: Message, session: dict[str, Any], ctx: Context, no: str, rating: int) -> Reply:
     ctx.store.records.rating_done(message.openid)
-    ctx.store.records.update(no, {"rating": rating, "rating_label": RATINGS[rating - 1]},
-                             _event(ctx, "群众", "评价", RATINGS[rating - 1]))
+    if ctx.store.records.get(no) is None:  # a booking's 好差评
+        ctx.store.ratings.add(no, rating, RATINGS[rating - 1])
+    else:
+        ctx.store.records.update(no, {"rating": rating, "rating_label": RATINGS[rating - 1]},
+                                 _event(ctx, "群众", "评价", RATINGS[rating - 1]))
     if rating >= 4:
         session["flow"] = RATE_REASON
         session["slots"] = {"no": no}
@@ -499,10 +823,17 @@ def on_rate_reason(message: Message, session: dict[str, Any], ctx: Context) -> R
     session.pop("flow", None)
     session.pop("slots", None)
     original = ctx.store.records.get(no)
-    ctx.store.records.update(no, {"rating_reason": message.text.strip()[:300]},
-                             _event(ctx, "群众", "差评原因", message.text.strip()[:300]))
     cfg = ctx.kb.center.records
-    content = f"{no}（{cfg.types[original['type']].label}）评价为{original.get('rating_label', '')}：{message.text.strip()[:200]}"
+    if original is None:  # a booking's bad rating: the same 整改 path
+        rated = ctx.store.ratings.get(no) or {"rating": 5, "label": RATINGS[-1]}
+        ctx.store.ratings.add(no, rated["rating"], rated["label"], message.text.strip())
+        original = {"type": "", "rating_label": rated["label"], "name": "", "phone": ""}
+        label = "预约"
+    else:
+        ctx.store.records.update(no, {"rating_reason": message.text.strip()[:300]},
+                                 _event(ctx, "群众", "差评原因", message.text.strip()[:300]))
+        label = cfg.types[original["type"]].label
+    content = f"{no}（{label}）评价为{original.get('rating_label', '')}：{message.text.strip()[:200]}"
     record, _ = create(ctx, "rectification", "", content, original.get("name", ""), original.get("phone", ""),
                        f"rectify:{no}", origin=no)
     return Reply(ctx.render("records/rectification.txt", r=record))

@@ -40,6 +40,7 @@ HOLIDAY_NAMES = {
 WEEKDAY_NAMES = "一二三四五六日"
 PACKAGE_YEARS = frozenset(d.year for d in chinese_calendar.holidays)
 CHECK_EVERY = 2.0  # seconds between two looks at the imported calendar's version
+MAX_WORKING_DAYS = 1000  # add_working_days refuses more
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,12 @@ class WorkCalendar:
         raise RuntimeError("no opening in the next 60 days: check the center's hours")
 
     def add_working_days(self, start: dt.date, days: int) -> dt.date:
-        """The date `days` working days after `start` (the day of application does not count)."""
+        """The date `days` working days after `start` (the day of application does not count).
+
+        At most MAX_WORKING_DAYS (about four years): a larger count is a mistake or an attack, and
+        would walk the calendar day by day for a long time."""
+        if not 0 <= days <= MAX_WORKING_DAYS:
+            raise ValueError(f"{days} working days is outside 0..{MAX_WORKING_DAYS}")
         date = start
         remaining = days
         while remaining > 0:

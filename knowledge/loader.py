@@ -29,6 +29,9 @@ class KnowledgeBase:
     resources: dict[str, Resource] = field(default_factory=dict)
     max_no_shows: int = 3
     categories: list[str] = field(default_factory=list)
+    center_made: set[str] = field(default_factory=set)  # ids of matters that come from the overlay
+    retired: dict[str, Matter] = field(default_factory=dict)  # matters of the YAML the overlay retires
+    version: int = 0  # the version of the center-made part it was built from (bot.store.knowledge)
 
     def __post_init__(self) -> None:
         if not self.categories:
@@ -79,8 +82,16 @@ def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
     return None
 
 
-def load(root: Path | str) -> KnowledgeBase:
-    """Load center.yaml, menu.yaml and matters/*.yaml under `root`, or raise KnowledgeError."""
+OVERLAY = "center-made matters"  # how problems name the overlay (imports and console edits)
+
+
+def load(root: Path | str, overlay: dict[str, Any] | None = None, allow_empty: bool = False) -> KnowledgeBase:
+    """Load center.yaml, menu.yaml and matters/*.yaml under `root`, or raise KnowledgeError.
+
+    `overlay` is the center-made part of the base (imported or edited in the console): matter id ->
+    the matter's fields, replacing or adding to the YAML's matters, or None to retire the YAML's matter.
+    It is validated with the same schema, and its problems name the matter. `allow_empty`: a base
+    with no matter yet is valid (a new center reading its first 事项清单)."""
     root = Path(root)
     problems: list[str] = []
 
@@ -96,9 +107,9 @@ def load(root: Path | str) -> KnowledgeBase:
 
     matters: dict[str, Matter] = {}
     where_defined: dict[str, str] = {}
-    files = sorted((root / "matters").glob("*.yaml"))
-    if not files:
-        problems.append("matters/: no *.yaml files")
+    files = sorted((root / "matters").glob("*.yaml")) if (root / "matters").is_dir() else []
+    if not files and not allow_empty and not any(v is not None for v in (overlay or {}).values()):
+        problems.append("matters/: no *.yaml files (and no imported matters)")
     for path in files:
         name = str(path.relative_to(root))
         parsed = _validate(MatterFile, _read_yaml(path, root, problems), name, problems)
@@ -115,12 +126,36 @@ def load(root: Path | str) -> KnowledgeBase:
                 problems.append(f"{name}: matters[{i}].window (matter '{matter.id}'): "
                                 f"no window '{matter.window}' in center.yaml")
 
+    yaml_categories = list(dict.fromkeys(m.category for m in matters.values()))
+    center_made: set[str] = set()
+    retired: dict[str, Matter] = {}
+    for mid, data in sorted((overlay or {}).items()):
+        if data is None:
+            if mid in matters:
+                retired[mid] = matters.pop(mid)
+            continue
+        label = f"{OVERLAY}: matter '{mid}'" + (f" ({data.get('name')})" if isinstance(data, dict) else "")
+        try:
+            matter = Matter.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(f"{label}: {_field_path(err['loc'])}: {err['msg']}")
+            continue
+        if matter.id != mid:
+            problems.append(f"{label}: id: '{matter.id}' is stored under '{mid}'")
+            continue
+        if center is not None and center.window(matter.window) is None:
+            problems.append(f"{label}: window: no window '{matter.window}' in center.yaml")
+        matters[mid] = matter
+        center_made.add(mid)
+
     if center is not None:
         for i, mid in enumerate(center.popular):
+            if mid in retired:
+                continue  # retired by the center: simply not offered
             if mid not in matters:
                 problems.append(f"center.yaml: popular[{i}]: no matter '{mid}'")
-        used = list(dict.fromkeys(m.category for m in matters.values()))
-        missing = [c for c in used if center.categories and c not in center.categories]
+        missing = [c for c in yaml_categories if center.categories and c not in center.categories]
         if missing:
             problems.append(f"center.yaml: categories: does not list {', '.join(missing)}")
     if problems:
@@ -129,4 +164,4 @@ def load(root: Path | str) -> KnowledgeBase:
     ordered = [c for c in center.categories if c in used] + [c for c in used if c not in center.categories]
     return KnowledgeBase(center=center, matters=matters, menu=menu, source=root, categories=ordered,
                          lexicon=lexicon, resources={r.id: r for r in booking.resources},
-                         max_no_shows=booking.max_no_shows)
+                         max_no_shows=booking.max_no_shows, center_made=center_made, retired=retired)

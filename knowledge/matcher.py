@@ -24,7 +24,7 @@ from rapidfuzz import fuzz
 from knowledge import semantic as semantic_channel
 from knowledge.semantic import np
 from knowledge.loader import KnowledgeBase
-from knowledge.schema import Matter, Unit
+from knowledge.schema import DirectionFamily, Matter, Unit
 
 # Words that carry no meaning for matching; longest first so 怎么办 goes before 怎么. Colloquial and
 # dialect forms too: 咋个/啥子 (south-west), 哪儿/哪块, and 那个/这个 said while looking for a word.
@@ -216,6 +216,24 @@ def term_score(query: str, term: str) -> float:
     return max(full, partial)
 
 
+DEFAULT_CERTIFICATE_FAMILY = DirectionFamily(family="证件", ways={
+    "新办": ["新办", "首次办", "第一次办", "新申请", "首次申请"], "注销": ["注销"],
+    "补办": ["补办", "补领", "遗失", "丢了", "丢失", "弄丢"], "变更": ["变更", "更改", "改名"],
+    "延续": ["延续", "续期", "换证", "到期"]})
+_QUALIFIER = re.compile(r"[（(][^（）()]*[)）]")
+
+
+def derived_terms(matter: Matter) -> list[str]:
+    """Words a citizen uses for a matter that the guide's name implies, for matters without hand-written
+    keywords (imported ones): the name without its bracketed qualifiers (无线电台（站）的设置使用和呼号指配审批
+    （延续） -> 无线电台的设置使用和呼号指配审批); a qualifier that says the way (变更, 注销, 补办) stays in
+    the name's normalized form and is read by the direction words."""
+    if matter.keywords:
+        return []
+    plain = _QUALIFIER.sub("", matter.name).strip()
+    return [plain] if plain and plain != matter.name else []
+
+
 @dataclass(frozen=True)
 class Candidate:
     matter: Matter
@@ -261,8 +279,11 @@ class MatchResult:
 class Matcher:
     """Scores every matter and referral unit against a question; built once per knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase, semantic: bool | None = None, cache_dir: Path | None = None):
-        """`semantic`: use the embedding channel (None: when the semantic extra is installed)."""
+    def __init__(self, kb: KnowledgeBase, semantic: bool | None = None, cache_dir: Path | None = None,
+                 shared=None, progress=None):
+        """`semantic`: use the embedding channel (None: when the semantic extra is installed);
+        `shared`: the vectors every process shares (one embeds a new base, the others wait), and
+        `progress` the callback told how the embedding goes (see knowledge.semantic)."""
         self.kb = kb
         lex = kb.lexicon
         self.matters = list(kb.matters.values())
@@ -272,9 +293,13 @@ class Matcher:
         # the words are normalized like questions are (刚出生的孩子 is looked for as 刚出生孩子)
         pairs = [(normalize(w), normalize(s.means, strip_fillers=False)) for s in lex.synonyms for w in s.words]
         self.synonyms = sorted(((w, m) for w, m in pairs if w and w != m), key=lambda p: -len(p[0]))
-        # direction word -> (family index, way)
+        # direction word -> (family index, way); a lexicon without the 新办/变更/注销/补办 family (a
+        # center's own) gets the built-in one, which imported names' qualifiers such as （变更） use
+        directions = list(lex.directions)
+        if not any("注销" in f.ways for f in directions):
+            directions.append(DEFAULT_CERTIFICATE_FAMILY)
         self.direction_words: dict[str, tuple[int, str]] = {}
-        for i, family in enumerate(lex.directions):
+        for i, family in enumerate(directions):
             for way, words in family.ways.items():
                 for word in (way, *words):  # normalized like questions are, so 丢了 is looked for as 丢
                     self.direction_words[normalize(word)] = (i, way)
@@ -287,15 +312,19 @@ class Matcher:
         self.term_keys: list[str] = []
         self._pairs: list[int] = []  # character pairs per term, for ranking candidates
         self.owners: list[tuple[str, int]] = []
+        self.exact: dict[str, list[int]] = {}  # a matter's normalized full name -> the matters named so
         for i, matter in enumerate(self.matters):
-            for t in self._expand((matter.name, *matter.aliases, *matter.keywords)):
+            for t in self._expand((matter.name, *matter.aliases, *matter.keywords, *derived_terms(matter))):
                 self._add_term(t, ("m", i))
+            self.exact.setdefault(normalize(matter.name, strip_fillers=False), []).append(i)
         for i, unit in enumerate(self.units):
             for t in self._expand(unit.topics):
                 self._add_term(t, ("u", i))
         self.syllable_chars = _syllable_chars(self.terms)
         self.matter_directions = [self.directions_in(normalize(m.name, strip_fillers=False))
                                   for m in self.matters]
+        self.plain_names = [normalize(_QUALIFIER.sub("", m.name), strip_fillers=False) if _QUALIFIER.search(m.name)
+                            else "" for m in self.matters]
         self.semantic = None
         if semantic or (semantic is None and semantic_channel.available()):
             # Each matter and unit is embedded as one document (all its words and its summary) and as
@@ -313,7 +342,7 @@ class Matcher:
             self._term_starts = np.array(starts)
             self._owner_count, self._report_count = len(owners), len(lex.report_examples)
             self.semantic = semantic_channel.SemanticIndex(docs + list(lex.report_examples) + term_passages,
-                                                           cache_dir)
+                                                           cache_dir, shared=shared, progress=progress)
 
     def _expand(self, texts) -> list[str]:
         """The normalized terms of an owner, each also in the words citizens use for it: a term holding
@@ -500,11 +529,17 @@ class Matcher:
                 unit_score > top or (sheet.lexical_unit >= sheet.lexical_top + CLEAR_LEAD
                                      and unit_score >= top - REFER_WINDOW)):
             return MatchResult("refer", tuple(matters[:MAX_CHOICES]), query, unit, unit_score)
+        named = self.exact.get(normalize(text, strip_fillers=False), [])
+        if len(named) == 1:  # the matter's exact full name: what the citizen asked for, however alike its kin
+            mine = self.matters[named[0]]
+            first = next((c for c in matters if c.matter.id == mine.id), Candidate(mine, 100.0))
+            rest = [c for c in matters if c.matter.id != mine.id]
+            return MatchResult("answer", (first, *rest[:MAX_CHOICES - 1]), query)
         if top < ASK_AT:
             return MatchResult("fallback", tuple(matters[:MAX_CHOICES]), query)
-        twin = self._direction_twin(matters[0].matter, sheet)
-        if twin is not None:
-            return MatchResult("ask", (matters[0], twin), query)
+        twins = self._direction_twin(matters[0].matter, sheet)
+        if twins:
+            return MatchResult("ask", (matters[0], *twins), query)
         close = [c for c in matters if c.score >= max(ASK_AT, top - ASK_WINDOW)][:MAX_CHOICES]
         runner_up = matters[1].score if len(matters) > 1 else 0.0
         alone = len(close) == 1 and top >= ASK_AT + SOLE_MARGIN  # nothing else comes near
@@ -512,19 +547,28 @@ class Matcher:
             return MatchResult("answer", tuple(matters[:MAX_CHOICES]), query)
         return MatchResult("ask", tuple(close), query)
 
-    def _direction_twin(self, best: Matter, sheet: Sheet) -> Candidate | None:
-        """The same matter the other way round (转入/转出), as likely by the words, when the question
-        does not say which way: then the citizen is asked, never guessed for."""
+    def _direction_twin(self, best: Matter, sheet: Sheet) -> list[Candidate]:
+        """The same matter the other way(s) round (转入/转出; 新办/变更/注销), as likely by the words,
+        when the question does not say which way: then the citizen is asked, never guessed for."""
         i = self.position[best.id]
+        twins: list[Candidate] = []
         for family, ways in self.matter_directions[i].items():
             if family in sheet.asked:
                 continue
             for c in sheet.matters[1:MAX_CHOICES]:
                 j = self.position[c.matter.id]
                 other = self.matter_directions[j].get(family)
-                if other and other != ways and sheet.lexical.get(j, 0.0) >= sheet.lexical.get(i, 0.0) - CLEAR_LEAD:
-                    return c
-        return None
+                if (other and other != ways and sheet.lexical.get(j, 0.0) >= sheet.lexical.get(i, 0.0) - CLEAR_LEAD
+                        and c not in twins):
+                    twins.append(c)
+        # the variants of one guide (名称（新申请）, 名称（变更）…) when the question names none of them
+        plain = self.plain_names[i]
+        for c in sheet.matters[1:MAX_CHOICES]:
+            j = self.position[c.matter.id]
+            if (plain and self.plain_names[j] == plain and c not in twins
+                    and sheet.lexical.get(j, 0.0) >= sheet.lexical.get(i, 0.0) - CLEAR_LEAD):
+                twins.append(c)
+        return twins
 
     def find_by_name(self, text: str) -> Matter | None:
         """A matter whose name or alias is exactly the (normalized) text, for picks by name."""

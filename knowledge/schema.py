@@ -15,7 +15,12 @@ _PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _ID = r"^[a-z0-9][a-z0-9-]*$"
 
 MatterType = Literal["即办件", "承诺件", "上报件", "联办件"]
-MaterialForm = Literal["原件", "复印件", "原件及复印件", "电子件", "填写表格"]
+MaterialForm = Literal["原件", "复印件", "原件及复印件", "电子件", "填写表格", ""]  # "": the guide does not say
+# The elements of a 办事指南 a matter may leave unstated (an imported guide often does): the notification
+# then sends the citizen to the window's phone for each of them instead of inventing it.
+Element = Literal["conditions", "materials", "legal_basis", "procedure", "time_limit", "fee"]
+ELEMENT_LABELS = {"conditions": "办理条件", "materials": "申请材料", "legal_basis": "办事依据",
+                  "procedure": "办理流程", "time_limit": "办理时限", "fee": "收费标准"}
 
 
 class Strict(BaseModel):
@@ -84,6 +89,8 @@ class Window(Strict):
     name: str
     location: str
     services: str = ""
+    a: str | None = Field(default=None, description="roster name of the window's A holder (AB岗)")
+    b: str | None = Field(default=None, description="roster name of the B holder who stands in when A is away")
 
 
 class Unit(Strict):
@@ -118,6 +125,9 @@ class CalendarYear(Strict):
 
 RECORD_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "delegation", "visit",
                 "rectification")
+# Types a center may leave out of center.yaml: these defaults are used then.
+OPTIONAL_RECORD_TYPES = {"appointment": {"label": "预约办事", "prefix": "YY", "due_days": 1},
+                         "application": {"label": "办件", "prefix": "BJ", "due_days": 5}}
 
 
 class RecordType(Strict):
@@ -134,12 +144,17 @@ class RecordType(Strict):
 class RecordsConfig(Strict):
     takeover_minutes: int = Field(default=30, ge=1, description="working minutes A has to take a record")
     leaders: list[str] = Field(default=[], description="roster names of the center's leaders")
+    daily_per_person: int = Field(default=5, ge=1, le=1000,
+                                  description="new records one citizen (WeChat user) may make a day")
     types: dict[str, RecordType]
 
     @model_validator(mode="after")
     def _all_types(self) -> "RecordsConfig":
         missing = [t for t in RECORD_TYPES if t not in self.types]
-        unknown = [t for t in self.types if t not in RECORD_TYPES]
+        unknown = [t for t in self.types if t not in RECORD_TYPES and t not in OPTIONAL_RECORD_TYPES]
+        for kind, default in OPTIONAL_RECORD_TYPES.items():
+            if kind not in self.types and not missing and not unknown:
+                self.types[kind] = RecordType(**default)
         if missing or unknown:
             raise ValueError(f"types must be exactly {', '.join(RECORD_TYPES)}"
                              + (f"; missing {', '.join(missing)}" if missing else "")
@@ -252,15 +267,16 @@ class JointDepartment(Strict):
 
 
 class TimeLimit(Strict):
-    """Time limits in working days; 0 promised days means handled on the spot (当场办结)."""
+    """Time limits in working days; 0 promised days means handled on the spot (当场办结); None: the guide
+    gives no promised time in working days (its words, if any, are in `note`)."""
 
     legal_days: int | None = Field(default=None, ge=0)
-    promised_days: int = Field(ge=0)
+    promised_days: int | None = Field(default=None, ge=0)
     note: str = ""
 
     @model_validator(mode="after")
     def _promise_within_law(self) -> "TimeLimit":
-        if self.legal_days is not None and self.promised_days > self.legal_days:
+        if self.legal_days is not None and self.promised_days is not None and self.promised_days > self.legal_days:
             raise ValueError(
                 f"promised_days ({self.promised_days}) is longer than legal_days ({self.legal_days})"
             )
@@ -288,21 +304,42 @@ class Matter(Strict):
     name: str
     aliases: list[str] = []
     keywords: list[str] = []
+    unknown: list[Element] = Field(default=[], description="elements the guide does not state")
     summary: str = Field(default="", description="who it is for and what it does, in a citizen's words")
     category: str
     department: str
     window: str = Field(description="id of a window in center.yaml")
     type: MatterType
-    legal_basis: list[str] = Field(min_length=1)
+    legal_basis: list[str] = []
     conditions: list[str] = []
     materials: list[Material] = []
     joint_departments: list[JointDepartment] = []
-    procedure: list[str] = Field(min_length=1)
-    time_limit: TimeLimit
+    procedure: list[str] = []
+    time_limit: TimeLimit = TimeLimit()
     fee: Fee = Fee()
     where: str = ""
     phone: str = ""
     note: str = ""
+    code: str = Field(default="", description="事项编码 of the province's catalogue, when known")
+    audience: str = Field(default="", description="服务对象")
+    office_hours: str = Field(default="", description="办理时间, when it differs from the center's hours")
+    supervision_phone: str = Field(default="", description="监督投诉电话 of this matter")
+
+    # A 办事指南 states its legal basis, procedure and promised time; one that does not says so in
+    # `unknown` (an imported guide), so that the citizen is sent to the phone instead of told nothing.
+    @field_validator("legal_basis", "procedure")
+    @classmethod
+    def _stated(cls, v: list[str], info):
+        if not v and info.field_name not in info.data.get("unknown", ()):
+            raise ValueError(f"{info.field_name} is empty: list it, or name '{info.field_name}' in unknown")
+        return v
+
+    @field_validator("time_limit")
+    @classmethod
+    def _promised(cls, v: TimeLimit, info):
+        if v.promised_days is None and "time_limit" not in info.data.get("unknown", ()):
+            raise ValueError("promised_days is missing: give it, or name 'time_limit' in unknown")
+        return v
 
     @model_validator(mode="after")
     def _joint(self) -> "Matter":

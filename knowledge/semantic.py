@@ -11,8 +11,10 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +74,95 @@ def _to_cache(cache_dir: Path, texts: list[str], vectors: "np.ndarray") -> None:
         log.warning("cannot write the embedding cache in %s", cache_dir)
 
 
+class Shared(Protocol):
+    """Vectors shared by every process (and host) and the lock of the one process embedding them."""
+
+    def get_many(self, texts: list[str]) -> dict[str, bytes]: ...
+    def put_many(self, vectors: dict[str, bytes]) -> None: ...
+    def acquire(self) -> bool: ...
+    def renew(self) -> None: ...
+    def held(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+Progress = Callable[[int, int, float], None]  # (done, total, seconds so far)
+BATCH = 32
+WAIT_POLL = 0.5
+
+
+def log_progress(done: int, total: int, elapsed: float) -> None:
+    """The default progress line: how far, and how long the rest will take."""
+    if done == 0:
+        log.info("embedding %d new passages for the semantic channel (once; other processes reuse them)", total)
+        return
+    left = elapsed / done * (total - done)
+    log.info("embedded %d/%d passages in %.0f s; about %.0f s left", done, total, elapsed, left)
+
+
+def _from_shared(shared: Shared, missing: list[str]) -> list[str]:
+    for text, raw in shared.get_many(missing).items():
+        _memory[text] = np.frombuffer(raw, dtype=np.float32)
+    return [d for d in missing if d not in _memory]
+
+
+def _embed(missing: list[str], shared: Shared | None, progress: Progress | None) -> "np.ndarray":
+    """Embed in batches, telling progress (with the time left) and sharing each batch at once."""
+    progress = progress or log_progress
+    start = time.monotonic()
+    out = []
+    progress(0, len(missing), 0.0)
+    last_told = start
+    for i in range(0, len(missing), BATCH):
+        chunk = missing[i:i + BATCH]
+        with _lock:
+            vectors = np.atleast_2d(_model().passage(chunk)).astype(np.float32)
+        _memory.update(zip(chunk, vectors))
+        out.append(vectors)
+        if shared is not None:
+            shared.put_many({t: v.tobytes() for t, v in zip(chunk, vectors)})
+            shared.renew()
+        now = time.monotonic()
+        done = i + len(chunk)
+        if i == 0 or now - last_told >= 5 or done == len(missing):  # the first batch says how long it takes
+            progress(done, len(missing), now - start)
+            last_told = now
+    return np.concatenate(out)
+
+
 class SemanticIndex:
     """Cosine similarity of a question to each of a fixed list of documents."""
 
-    def __init__(self, docs: list[str], cache_dir: Path | None = None):
-        self.matrix = self._passages(docs, cache_dir)
+    def __init__(self, docs: list[str], cache_dir: Path | None = None, shared: Shared | None = None,
+                 progress: Progress | None = None):
+        self.matrix = self._passages(docs, cache_dir, shared, progress)
         # citizens ask the same few questions again and again: keep their vectors
         self._query = lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
 
     @staticmethod
-    def _passages(docs: list[str], cache_dir: Path | None) -> "np.ndarray":
+    def _passages(docs: list[str], cache_dir: Path | None, shared: Shared | None = None,
+                  progress: Progress | None = None) -> "np.ndarray":
+        """The documents' vectors: from memory, the cache files, the shared store, or embedded here.
+        With a shared store, one process embeds what is new while the others wait for its vectors."""
         missing = list(dict.fromkeys(d for d in docs if d not in _memory))  # a bare matter's name is its document
         if missing and cache_dir is not None:
             missing = _from_cache(Path(cache_dir), missing)
+        if missing and shared is not None:
+            missing = _from_shared(shared, missing)
+            while missing and not shared.acquire():
+                log.info("another process is embedding the base: waiting for its vectors")
+                while shared.held():
+                    time.sleep(WAIT_POLL)
+                missing = _from_shared(shared, missing)
+            if missing:
+                try:
+                    vectors = _embed(missing, shared, progress)
+                finally:
+                    shared.release()
+                if cache_dir is not None:
+                    _to_cache(Path(cache_dir), missing, vectors)
+                missing = []
         if missing:
-            with _lock:
-                vectors = np.atleast_2d(_model().passage(missing)).astype(np.float32)
-            _memory.update(zip(missing, vectors))
+            vectors = _embed(missing, None, progress)
             if cache_dir is not None:
                 _to_cache(Path(cache_dir), missing, vectors)
         if not docs:

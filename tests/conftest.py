@@ -29,6 +29,19 @@ SAMPLE = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
 MONDAY_MORNING = dt.datetime(2026, 11, 23, 9, 30)
 
 
+def pytest_sessionstart(session):
+    """Embed the sample knowledge base once, before any test and outside every test's timeout: in a fresh
+    clone on a busy machine that takes minutes, and the first test to build a matcher would otherwise
+    pay it within its 120 s. The vectors then stay in this process's memory for every test, and in the
+    bench's disk cache (var/bench-cache, shared with the gunicorn tests) for the next run."""
+    from bench.matcher_bench import CACHE
+    from knowledge import semantic
+    from knowledge.matcher import Matcher
+
+    if semantic.available():
+        Matcher(load(SAMPLE), cache_dir=CACHE)
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """REDIS_URL when given (e.g. a cluster in CI); else a private real redis-server for the session."""

@@ -42,12 +42,12 @@ def test_the_bench_serves_the_procfile_web_command_on_loopback():
 
 
 @pytest.mark.skipif(not Path(load_bench.WRK).exists(), reason="wrk is not installed (make bench installs it)")
+@pytest.mark.timeout(1800)  # a fresh clone on a busy machine embeds the base before the app listens
 def test_every_request_wrk_sends_is_a_new_message(tmp_path):
     with temporary_server("no") as url:
         env = load_bench.app_env(url, tmp_path / "data", load_bench.SAMPLE)
-        with load_bench.gunicorn("app", env, tmp_path) as app:
-            query = load_bench.signed_query()
-            r = load_bench.wrk(app, query, ["帮助"], 60, tmp_path, users=10, messages=60)
+        with load_bench.gunicorn("app", env, tmp_path, timeout=1500) as app:
+            r = load_bench.wrk(app, ["帮助"], 60, tmp_path, users=10, messages=60)
             assert r["sent"] == 60 and r["errors"] == 0
             assert load_bench._quiet(app.workers, 30)
             client = redis.Redis.from_url(url, decode_responses=True)
@@ -55,5 +55,6 @@ def test_every_request_wrk_sends_is_a_new_message(tmp_path):
             users = list(client.scan_iter("*:profile"))
             assert len(seen) == 60  # 60 distinct MsgIds: none answered from the retry cache
             assert len(users) == 10  # from 10 users
+            assert len(list(client.scan_iter("*{replay:*"))) == 60  # each signed with its own nonce
             workers = app.workers
         assert all(not Path(f"/proc/{pid}").exists() for pid in [app.proc.pid, *workers])

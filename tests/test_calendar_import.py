@@ -20,7 +20,7 @@ from bot.worker import run_jobs, watch_calendar
 NOTICES = Path(__file__).resolve().parent / "data" / "notices"
 NOTICE_2027 = NOTICES / "hypothetical-2027.txt"
 CODE = re.compile(r"预约编号：([A-Z]+\d{8,})")
-NUMBER = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4})")
+NUMBER = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4,})")
 
 
 def at(clock, *args):

@@ -39,7 +39,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 PASSWORDS = {"李强": "li-pass-1234", "王芳": "wang-pass-1234", "张书记": "leader-pass-1234",
              "陈刚": "chen-pass-1234", "赵敏": "zhao-pass-1234"}
-RECORD_NO = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4})")
+RECORD_NO = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4,})")
 BOOKING_CODE = re.compile(r"预约编号：([A-Z]+\d{8,})")
 TIMEOUT_MS = 15_000
 
@@ -290,7 +290,7 @@ def test_a_reply_is_shown_as_text_not_markup(page, base, staff, complaint):
     assert "<b id=injected>加粗</b>请携带身份证" in page.inner_text("ol#history")
 
 
-def test_the_a_holder_extends_then_finishes_and_the_citizen_is_asked_to_rate(page, base, staff, chat):
+def test_an_extension_a_leader_approves_in_the_console_then_the_a_holder_finishes(page, base, staff, chat):
     no = complain(chat, "o_cit2")
     due = float(staff.records.get(no)["due"])
     sign_in(page, base, "李强")
@@ -298,9 +298,21 @@ def test_the_a_holder_extends_then_finishes_and_the_citizen_is_asked_to_rate(pag
     page.fill('form#extend input[name="days"]', "2")
     page.fill('form#extend input[name="reason"]', "需要调取监控核实")
     submit(page, "form#extend")
-    assert page.locator("div.flash").count() >= 1
+    assert "待中心领导审批" in page.inner_text("div.flash")
+    assert float(staff.records.get(no)["due"]) == due  # not before a leader approves it
+    assert page.locator("form#approve-extension").count() == 0  # the clerk cannot approve it
+    page.context.clear_cookies()
+    sign_in(page, base, "张书记")
+    assert no in page.inner_text("section#extension-requests")  # today's page lists what waits for a leader
+    page.goto(base + f"/staff/records/{no}")
+    assert "需要调取监控核实" in page.inner_text("section#extension-request")
+    submit(page, "form#approve-extension")
     assert float(staff.records.get(no)["due"]) > due
     assert "需要调取监控核实" in page.inner_text("ol#history")
+    assert "需要调取监控核实" in last_text(staff, "o_cit2")
+    page.context.clear_cookies()
+    sign_in(page, base, "李强")
+    open_record(page, base, no)
     page.fill('form#finish input[name="result"]', "已调取监控，当事人已道歉")
     submit(page, "form#finish")
     assert page.locator("div.flash").count() >= 1
@@ -328,6 +340,47 @@ def test_transferring_a_record_hands_it_over_and_keeps_the_clerk_on_a_page(page,
 def last_text(store, openid: str) -> str:
     items = store.outbox_for_user(openid)
     return items[-1].payload.get("content", "") if items else ""
+
+
+def test_a_clerk_of_another_resource_gets_no_approve_button_and_a_forged_one_is_refused(page, base, staff, chat,
+                                                                                          mctx):
+    reply = chat.send("预约 会议室 周四 上午 王五 13700001111", user="o_meet3")
+    code = BOOKING_CODE.search(reply)[1]
+    sign_in(page, base, "王芳")  # the gym's and reading room's clerk; the meeting room is 李强's
+    page.goto(base + "/staff/bookings?resource=meeting-room")
+    assert code in page.content()
+    assert page.locator(f'form.approve[action="/staff/bookings/{code}/approve"]').count() == 0
+    token = page.locator('input[name="csrf"]').first.get_attribute("value")
+    for action, data in (("approve", {}), ("decline", {"reason": "不想给"})):
+        res = page.request.post(f"{base}/staff/bookings/{code}/{action}", form={"csrf": token, **data})
+        assert "不能处理" in res.text()  # the flash on the page it is sent back to
+    letters = {r.code: r.id for r in mctx.kb.resources.values()}
+    assert mctx.store.bookings.get(code, letters)["status"] == "pending"
+
+
+def test_a_copied_session_cookie_is_dead_after_signing_out(page, browser, base, staff):
+    sign_in(page, base, "赵敏")
+    copied = page.context.cookies()
+    assert copied
+    submit(page, 'form[action="/staff/logout"]')
+    other = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    try:
+        other.add_cookies(copied)
+        thief = other.new_page()
+        thief.goto(base + "/staff/")
+        assert path_of(thief.url) == "/staff/login"
+    finally:
+        other.close()
+
+
+def test_a_password_change_ends_the_members_open_session(page, base, staff):
+    sign_in(page, base, "赵敏")
+    assert path_of(page.url) == "/staff/"
+    staff.set_password("赵敏", PASSWORDS["赵敏"])  # set again: a new hash, so every session of hers ends
+    page.goto(base + "/staff/records")
+    assert path_of(page.url) == "/staff/login"
+    sign_in(page, base, "赵敏")
+    assert path_of(page.url) == "/staff/"
 
 
 def test_the_leader_approves_a_pending_meeting_room_booking(page, base, staff, pending_booking, mctx):
@@ -362,6 +415,99 @@ def test_the_leader_declines_a_booking_with_a_reason(page, base, staff, chat, mc
     letters = {r.code: r.id for r in mctx.kb.resources.values()}
     assert mctx.store.bookings.get(code, letters)["status"] == "declined"
     assert "当天有上级检查" in last_text(mctx.store, "o_meet2")
+
+
+def test_staff_register_a_phone_complaint_in_the_console(page, base, staff):
+    sign_in(page, base, "王芳")
+    page.goto(base + "/staff/records")
+    with page.expect_navigation():
+        page.locator('a[href="/staff/records/new"]').click()
+    page.select_option('form#register select[name="type"]', "complaint")
+    page.fill('form#register input[name="name"]', "孙大爷")
+    page.fill('form#register input[name="phone"]', "13911112222")
+    page.fill('form#register textarea[name="content"]', "来电反映窗口午休时间不办事")
+    submit(page, "form#register")
+    no = RECORD_NO.search("编号：" + page.inner_text("h1").split(" ")[0])[1]
+    record = staff.records.get(no)
+    assert record["registered_by"] == "王芳" and record["responder"] == "李强" and record["openid"] == ""
+    assert "请电话回复" in page.inner_text("main")
+    assert no in last_text(staff, "o_li") and no in last_text(staff, "o_leader")
+    page.goto(base + "/staff/records")
+    assert "139****2222" in page.inner_text("table#records") and "13911112222" not in page.inner_text("table#records")
+    page.goto(base + "/staff/records/new")
+    page.fill('form#register textarea[name="content"]', "内容")
+    page.fill('form#register input[name="phone"]', "12345")
+    submit(page, "form#register")
+    assert "不像一个电话号码" in page.inner_text("div.flash")
+
+
+def test_staff_book_the_gym_for_a_caller_in_the_console(page, base, staff):
+    sign_in(page, base, "王芳")
+    page.goto(base + "/staff/bookings/new")
+    page.select_option('form#book select[name="resource"]', "gym")
+    page.fill('form#book input[name="date"]', "2026-11-24")
+    page.fill('form#book input[name="start"]', "10:00")
+    page.fill('form#book input[name="name"]', "孙大爷")
+    page.fill('form#book input[name="phone"]', "13911112222")
+    submit(page, "form#book")
+    assert "预约编号" in page.inner_text("div.flash")
+    day = [b for b in staff.bookings.of_day("20261124") if b["name"] == "孙大爷"]
+    assert len(day) == 1 and day[0]["start"] == "10:00" and day[0]["status"] == "confirmed"
+    page.goto(base + "/staff/bookings/new")
+    page.fill('form#book input[name="date"]', "2026-11-28")  # a Saturday
+    page.fill('form#book input[name="start"]', "10:00")
+    page.fill('form#book input[name="name"]', "孙大爷")
+    page.fill('form#book input[name="phone"]', "13911112222")
+    submit(page, "form#book")
+    assert "预约编号" not in page.inner_text("div.flash")
+    assert [b for b in staff.bookings.of_day("20261128")] == []
+
+
+def test_a_window_application_is_accepted_in_the_console_with_a_printable_promise_notice(page, base, staff):
+    sign_in(page, base, "赵敏")
+    page.goto(base + "/staff/records")
+    with page.expect_navigation():
+        page.locator('a[href="/staff/applications/new"]').click()
+    page.select_option('form#application select[name="matter"]', "subsistence-allowance")
+    page.fill('form#application input[name="name"]', "孙大妈")
+    page.fill('form#application input[name="phone"]', "13933334444")
+    submit(page, "form#application")
+    no = page.inner_text("h1").split(" ")[0]
+    assert no.startswith("BJ") and staff.records.get(no)["days"] == "25"
+    href = page.locator("a#written-notice").get_attribute("href")
+    page.goto(base + href.replace("https://bot.example.cn", ""))
+    assert "承诺通知单" in page.inner_text("h1") and "25个工作日" in page.inner_text("main")
+
+
+def test_a_refusal_in_the_console_prints_the_reason_and_is_in_the_ledger(page, base, staff):
+    sign_in(page, base, "赵敏")
+    page.goto(base + "/staff/applications/new")
+    page.select_option('form#application select[name="matter"]', "subsistence-allowance")
+    page.fill('form#application input[name="name"]', "孙大爷")
+    page.fill('form#application input[name="phone"]', "13933335555")
+    page.check('form#application input[value="refuse"]')
+    page.fill('form#application input[name="reason"]', "家庭人均收入高于当地低保标准")
+    submit(page, "form#application")
+    no = page.inner_text("h1").split(" ")[0]
+    assert staff.records.get(no)["status"] == "terminated"
+    href = page.locator("a#written-notice").get_attribute("href")
+    page.goto(base + href.replace("https://bot.example.cn", ""))
+    assert "不予受理通知书" in page.inner_text("h1") and "家庭人均收入高于当地低保标准" in page.inner_text("#reason")
+    assert any(no in e["reason"] for e in staff.referrals(0))
+
+
+def test_the_window_confirms_an_appointment_in_the_console(page, base, staff, chat):
+    chat.send("能不能约个延时服务办低保", user="o_appt")
+    chat.send("周六上午9点", user="o_appt")
+    chat.send("王大妈", user="o_appt")
+    no = RECORD_NO.search(chat.send("13700001111", user="o_appt"))[1]
+    assert staff.records.get(no)["responder"] == "赵敏"
+    sign_in(page, base, "赵敏")
+    page.goto(base + f"/staff/records/{no}")
+    assert "周六上午9" in page.inner_text("section#appointment")
+    submit(page, "form#confirm")
+    assert staff.records.get(no)["at_text"] == "11月28日09:00"
+    assert "已确认：11月28日09:00" in last_text(staff, "o_appt")
 
 
 def test_records_export_is_a_csv_with_a_bom(page, base, staff, complaint):

@@ -330,7 +330,8 @@ def test_a_retried_booking_whose_first_delivery_died_holding_the_last_seat_is_co
     assert "预约成功" in reply and seat.code in reply  # not "full": the last seat is this message's
     assert store.bookings.seats_taken("gym", "20261124", ["1500"]) == {"1500": 10}
     assert [b["code"] for b in store.bookings.of_user("o_late", 0)] == [seat.code]
-    assert [j for j, _ in store.jobs("due")] == [{"kind": "booking_reminder", "code": seat.code, "resource": "gym"}]
+    assert [j for j, _ in store.jobs("due")] == [{"kind": "booking_reminder", "code": seat.code, "resource": "gym"},
+                                                 {"kind": "booking_rating", "code": seat.code, "resource": "gym"}]
 
 
 # -- the web app ----------------------------------------------------------------------------------------
@@ -478,7 +479,7 @@ def test_the_web_app_killed_mid_conversation_loses_and_duplicates_no_booking_or_
     assert sorted(reminders) == sorted(codes.values())
 
     # every record the app confirmed exists once, with a unique number, handed off and scheduled once
-    numbers = {c.openid: re.search(r"编号：([A-Z]{2}\d{8}-\d{4})", c.replies[-1])[1] for c in complainers}
+    numbers = {c.openid: re.search(r"编号：([A-Z]{2}\d{8}-\d{4,})", c.replies[-1])[1] for c in complainers}
     assert len(set(numbers.values())) == len(complainers)
     for openid, no in numbers.items():
         assert [r["no"] for r in store.records.of_user(openid)] == [no]
@@ -487,3 +488,144 @@ def test_the_web_app_killed_mid_conversation_loses_and_duplicates_no_booking_or_
     assert sorted(store.records.numbers_between(0, time.time() + 1)) == sorted(numbers.values())
     red = sorted(j["no"] for j, _ in store.jobs("due") if j["kind"] == "record_red")
     assert red == sorted(numbers.values())
+
+
+# -- a web process killed while it handles a message: WeChat's retry takes it over ----------------------
+def _socket_owner(pids: list[int], server_port: int, client_port: int) -> int | None:
+    """Which of `pids` holds the server side of the TCP connection from `client_port` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                cols = line.split()
+                local, remote = int(cols[1].rsplit(":", 1)[1], 16), int(cols[2].rsplit(":", 1)[1], 16)
+                if local == server_port and remote == client_port:
+                    inodes.add(f"socket:[{cols[9]}]")
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(p) for p in fh.read().split()]
+
+
+def test_a_message_whose_web_process_is_killed_mid_request_is_answered_once_by_wechats_retry(
+        redis_url, redis_client, kb, processes, tap, tmp_path):
+    import http.client
+
+    store = Store(redis_client, Clock())
+    store.add_staff("王芳", "o_wang", role="window")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PORT": "0", "WEB_CONCURRENCY": "2", "REDIS_URL": tap.url, "WECHAT_TOKEN": TOKEN,
+           "CENTERBOT_ENV": "development", "CENTERBOT_DATA_DIR": str(tmp_path), "CENTERBOT_SEMANTIC": "off"}
+    for name in ("WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET"):
+        env.pop(name, None)
+    app = WebApp(processes, env)
+    master = app.start()
+    wait_until(lambda: len(_children(master.pid)) == 2 and all(_healthy(app.url) for _ in range(2)),
+               "both web workers to be ready", timeout=120, alive=(master,))
+    day, slot = bookable_gym_slot(kb)
+    text = f"预约 健身房 {day.month}月{day.day}日 {slot[:2]}:{slot[2:]} 张三 13800138000"
+    msg_id = 9_100_001
+    args, body = app.peer.sign(app.peer.xml("o_kill", "text", text, msg_id=msg_id))
+    query = "&".join(f"{k}={v}" for k, v in args.items())
+    # the first delivery is held when it stores its answer (the booking is made, the message not finished)
+    trap = tap.hold(command_with(f"{{u:o_kill}}:seen:m{msg_id}".encode(), b'"done"'))
+    port = int(app.url.rsplit(":", 1)[1])
+    first = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    first.connect()
+    client_port = first.sock.getsockname()[1]
+    sent = time.monotonic()
+    first.request("POST", "/wechat?" + query, body=body, headers={"Content-Type": "text/xml"})
+    wait_until(trap.hit.is_set, "the first delivery to store its answer", timeout=60, alive=(master,))
+    victim = _socket_owner(_children(master.pid), port, client_port)
+    assert victim, "no web worker holds the first delivery"
+    os.kill(victim, signal.SIGKILL)  # kill -9 of the web process mid-request
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        first.getresponse().read()  # WeChat's first delivery gets nothing back
+    first.close()
+
+    # WeChat retries the same request (same signature, same body) 5 s after the first, then once more
+    passive = []
+    for attempt in (2, 3):
+        time.sleep(max(0.0, sent + 5 * (attempt - 1) - time.monotonic()))
+        try:
+            res = requests.post(app.url + "/wechat?" + query, data=body, timeout=60,
+                                headers={"Content-Type": "text/xml"})
+        except requests.RequestException:
+            continue
+        assert res.status_code == 200, res.text
+        passive.append(app.peer.read_reply(res.text).get("Content", ""))
+        break
+    if not any(passive):  # `success`: then the answer must be on its way as a customer-service message
+        wait_until(lambda: store.outbox_for_user("o_kill"), "the answer of a retry that said `success`",
+                   timeout=60, alive=(master,))
+    late = [i.payload["content"] for i in store.outbox_for_user("o_kill")]
+    answers = [t for t in passive + late if "预约成功" in t]
+    assert len(answers) == 1, (passive, late)  # answered, and once
+    code = re.search(r"预约编号：([A-Z]+\d{8,})", answers[0])[1]
+    ymd = day.strftime("%Y%m%d")
+    assert [b["code"] for b in store.bookings.of_day(ymd)] == [code]  # booked once
+    assert store.bookings.seats_taken("gym", ymd, [slot]) == {slot: 1}
+    told = [i.payload["content"] for i in store.outbox_for_user("o_wang")]
+    assert sum(code in t and "新预约" in t for t in told) == 1  # the staff are told once
+
+
+# -- `centerbot run` keeps its children alive ------------------------------------------------------------
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _child(parent: int, words: str) -> int | None:
+    return next((pid for pid in _children(parent) if words in _cmdline(pid)), None)
+
+
+def test_centerbot_run_restarts_its_worker_killed_mid_send_and_nothing_is_lost_or_sent_twice(
+        redis_url, redis_client, processes, standin, tmp_path):
+    import socket
+
+    store = Store(redis_client, Clock())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "REDIS_URL": redis_url, "WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": "wxrun",
+           "WECHAT_APP_SECRET": "s3cret", "WECHAT_API_BASE": standin.base, "CENTERBOT_ENV": "development",
+           "CENTERBOT_DATA_DIR": str(tmp_path), "CENTERBOT_SEMANTIC": "off", "CENTERBOT_WORKER_LEASE": str(LEASE)}
+    run = processes.start([sys.executable, "-m", "bot.cli", "run", "--port", str(port), "--workers", "1"],
+                          env, "run", group=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _healthy(url), "centerbot run to serve", timeout=120, alive=(run,))
+    gunicorn = _child(run.pid, "gunicorn")
+    worker = wait_until(lambda: _child(run.pid, "bot.cli worker"), "the worker to start", alive=(run,))
+
+    hold = standin.hold_next(SEND)  # WeChat does not answer: the worker is mid-request
+    store.save_session("o_sup", {})  # the citizen wrote just now: customer-service messages are allowed
+    ids = [store.enqueue("o_sup", "text", {"content": f"第{i}条通知"}, dedup=f"sup:{i}") for i in range(3)]
+    wait_until(hold.arrived.is_set, "the worker to call WeChat", alive=(run,))
+    os.kill(worker, signal.SIGKILL)
+    hold.release.set()  # the request died with the worker; WeChat never took it
+    restarted = wait_until(lambda: (pid := _child(run.pid, "bot.cli worker")) not in (None, worker) and pid,
+                           "the worker to be restarted", timeout=60, alive=(run,))
+    wait_until(lambda: all(i.status == "sent" for i in store.outbox_items(ids)), "every message to be sent",
+               timeout=60, alive=(run,))
+    assert sorted(m["text"]["content"] for m in standin.accepted() if m["touser"] == "o_sup") == \
+        [f"第{i}条通知" for i in range(3)]  # each once: nothing lost, nothing sent twice
+    log = run.log.read_text()
+    assert "worker" in log and "died with signal SIGKILL" in log and f"restarted worker (pid {restarted}" in log
+    assert run.poll() is None and _child(run.pid, "gunicorn") == gunicorn  # the web app went on serving
+    assert _healthy(url)

@@ -5,8 +5,8 @@ import ast
 import inspect
 from pathlib import Path
 
-from bot.store import BookingStore, RecordStore, Store
-from handlers.context import BookingStorage, RecordStorage, Storage
+from bot.store import AccessStore, BookingStore, RatingStore, RecordStore, Store
+from handlers.context import AccessStorage, BookingStorage, RatingStorage, RecordStorage, Storage
 
 ROOT = Path(__file__).resolve().parent.parent
 # a layer may not import the layers above it
@@ -37,7 +37,9 @@ def test_layers_point_one_way():
 
 
 def test_the_store_offers_every_operation_handlers_declare():
-    for protocol, implementation in ((Storage, Store), (BookingStorage, BookingStore), (RecordStorage, RecordStore)):
+    for protocol, implementation in ((Storage, Store), (BookingStorage, BookingStore), (RecordStorage, RecordStore),
+                                    (RatingStorage, RatingStore),
+                                    (AccessStorage, AccessStore)):
         for name, declared in vars(protocol).items():
             if name.startswith("_"):
                 continue

@@ -32,21 +32,32 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  (escalations, takeover, registration), numbering, open records by due
                                  time, per-staff and per-citizen indexes; one hash tag, so a change is
                                  one transaction
-  {u:<openid>}:rating            the record a citizen is asked to rate
+  {u:<openid>}:rating            the record (or booking) a citizen is asked to rate
+  {rate}:by-ref / :bookings      好差评 of bookings (code -> JSON) and their codes by time (ratings.py)
   {cal}:years / :version / :once:<what>
                                  the imported holiday notices by year, a version every process
                                  watches, one-time steps (calendar.py: CalendarStore)
+  {asked}:log / :e:<id>          what citizens asked: consultation questions, scrubbed, with how they went
+  {kb}:overlay / :rev / :version / :changes / :log, {kbvec}:v / :lock
+                                 the center-made matters over the YAML, their history, the shared
+                                 passage vectors (knowledge.py)
+  {console}:session:<hash> / {limit}:… / {u:<openid>}:records-day:<yyyymmdd> / {staff}:bindcode:<id>
+                                 console sessions, try limits, a citizen's records per day and 绑定
+                                 codes (access.py)
 """
 from __future__ import annotations
 
 import redis
 
+from bot.store.asked import AskedLog
+from bot.store.access import AccessStore
 from bot.store.bookings import BOOKING_KEEP, IDEMPOTENCY_TTL, BookingStore, BookResult, booking_code_parts
 from bot.store.connection import PREFIX, REDIS_SCHEMES, Connection, Unreachable, connect, lua
 from bot.store.jobs import JOB_LEASE, JOB_MAX_ATTEMPTS, Jobs
 from bot.store.ledgers import Ledgers
 from bot.store.messages import CLAIM_LEASE, PROFILE_TTL, SEEN_TTL, SESSION_TTL, Messages, Seen
 from bot.store.outbox import OUTBOX_KEEP, OUTBOX_LEASE, OUTBOX_MAX_ATTEMPTS, SENT_HISTORY, Outbox, OutboxItem
+from bot.store.ratings import RatingStore
 from bot.store.records import RECORD_IDEMPOTENCY_TTL, RecordStore
 from bot.store.staff import Staff
 from bot.store.tokens import Tokens, TokenStorage
@@ -54,9 +65,9 @@ from handlers.clock import Clock
 from handlers.privacy import mask_phones
 
 __all__ = [
-    "BOOKING_KEEP", "CLAIM_LEASE", "IDEMPOTENCY_TTL", "JOB_LEASE", "JOB_MAX_ATTEMPTS", "OUTBOX_KEEP",
+    "AccessStore", "BOOKING_KEEP", "CLAIM_LEASE", "IDEMPOTENCY_TTL", "JOB_LEASE", "JOB_MAX_ATTEMPTS", "OUTBOX_KEEP",
     "OUTBOX_LEASE", "OUTBOX_MAX_ATTEMPTS", "PREFIX", "PROFILE_TTL", "RECORD_IDEMPOTENCY_TTL", "REDIS_SCHEMES",
-    "SEEN_TTL", "SENT_HISTORY", "SESSION_TTL", "BookResult", "BookingStore", "OutboxItem", "RecordStore",
+    "SEEN_TTL", "SENT_HISTORY", "SESSION_TTL", "BookResult", "BookingStore", "OutboxItem", "RatingStore", "RecordStore",
     "Seen", "Store", "TokenStorage", "Unreachable", "booking_code_parts", "connect", "mask_phones",
 ]
 
@@ -68,7 +79,7 @@ class Store(Messages, Outbox, Jobs, Staff, Ledgers, Tokens, Connection):
         self.r = client
         self.clock = clock or Clock()
         self.prefix = prefix
-        for part in (Messages, Outbox, Jobs, BookingStore, RecordStore):
+        for part in (Messages, Outbox, Jobs, BookingStore, RecordStore, AccessStore):
             for attr, name in part.SCRIPTS.items():
                 setattr(self, attr, self.r.register_script(lua(name)))
 
@@ -79,3 +90,17 @@ class Store(Messages, Outbox, Jobs, Staff, Ledgers, Tokens, Connection):
     @property
     def records(self) -> RecordStore:
         return RecordStore(self)
+
+    @property
+    def asked(self) -> AskedLog:
+        """What citizens asked (asked.py)."""
+        return AskedLog(self)
+
+    @property
+    def ratings(self) -> RatingStore:
+        return RatingStore(self)
+
+    @property
+    def access(self) -> AccessStore:
+        """Console sessions, try limits, records per citizen per day and 绑定 codes."""
+        return AccessStore(self)

@@ -12,8 +12,9 @@ from bot.store.connection import Connection
 SESSION_TTL = 30 * 60
 SEEN_TTL = 10 * 60  # WeChat retries within ~15 s; keep the answer well beyond that
 # A live handler answers or defers within the webhook's 4-second budget; a message still pending this
-# many seconds after its claim was being handled by a process that died, and WeChat's retry takes it over.
-CLAIM_LEASE = 8
+# many seconds after its claim was being handled by a process that died, and WeChat's retry (5 s after
+# the first delivery) takes it over, with time left to answer before WeChat gives up on it too.
+CLAIM_LEASE = 6
 PROFILE_TTL = 180 * 24 * 3600
 
 

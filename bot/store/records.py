@@ -130,6 +130,19 @@ class RecordStore:
         """Record numbers created in [since, until), newest first."""
         return self.r.zrevrangebyscore(self._k("all"), f"({until}", since, start=0, num=limit)
 
+    def claim(self, no: str, openid: str) -> bool:
+        """Link a record registered without WeChat (a window application, a phone call) to the citizen who
+        proved it is theirs; False when it is linked already."""
+        def apply(pipe) -> bool:
+            if pipe.hget(self._k("r", no), "openid"):
+                return False
+            pipe.multi()
+            pipe.hset(self._k("r", no), "openid", openid)
+            pipe.rpush(self._k("user", openid), no)
+            return True
+
+        return self.r.transaction(apply, self._k("r", no), value_from_callable=True)
+
     def unlink_user(self, openid: str) -> None:
         """On unsubscribe: keep the center's records, forget whose WeChat they came from."""
         for no in self.r.lrange(self._k("user", openid), 0, -1):

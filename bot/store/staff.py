@@ -1,4 +1,4 @@
-"""Staff: the roster, console passwords, WeChat bind codes, who is away, failed console logins."""
+"""Staff: the roster, console passwords, who is away, failed console logins (绑定 codes: access.py)."""
 from __future__ import annotations
 
 import json
@@ -8,13 +8,6 @@ from bot.store.connection import Connection
 
 class Staff(Connection):
     """Staff members and what the console and WeChat commands need to know of them."""
-
-    def bind_code(self, name: str, code: str, ttl: int = 24 * 3600) -> None:
-        """A one-time code with which staff member `name` binds their own WeChat ("绑定 <code>")."""
-        self.r.set(self.key("staff", "bind", code), name, ex=ttl)
-
-    def use_bind_code(self, code: str) -> str | None:
-        return self.r.getdel(self.key("staff", "bind", code))
 
     def set_away(self, name: str, until: float | None) -> None:
         if until is None:
@@ -66,8 +59,13 @@ class Staff(Connection):
     def check_password(self, name: str, password: str) -> bool:
         from werkzeug.security import check_password_hash
 
+        from bot.store.access import dummy_password_hash
+
         member = self.staff(name)
-        return bool(member and member.get("password") and check_password_hash(member["password"], password))
+        stored = (member or {}).get("password")
+        # an unknown name (or one without a password) costs the same hash work: timing reveals no names
+        matches = check_password_hash(stored or dummy_password_hash(), password)
+        return bool(stored) and matches
 
     def count_failed_login(self, who: str, window: int = 900) -> int:
         key = self.key("console", "failed", who)

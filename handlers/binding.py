@@ -1,0 +1,56 @@
+"""绑定: a staff member binds their own WeChat with a one-time code. Tries are limited per openid, per
+code (a code is voided after a few wrong tries) and for everyone together, and the administrators
+(admins and leaders) are told once when someone keeps guessing."""
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.message import Message, Reply
+
+MAX_FAILURES = 5  # wrong codes from one openid in WINDOW: then its 绑定 pauses until the window ends
+MAX_FAILURES_ALL = 30  # wrong codes from everyone together in WINDOW: then every 绑定 pauses
+WINDOW = 3600
+
+
+def bind(message: Message, ctx: Context, code: str) -> Reply:
+    access, openid = ctx.store.access, message.openid
+    if access.hits("bind-fail", openid) >= MAX_FAILURES or access.hits("bind-fail", "all") >= MAX_FAILURES_ALL:
+        return Reply(ctx.render("staff/bind_locked.txt", minutes=WINDOW // 60))
+    outcome, name = access.redeem_bind_code(code)
+    member = ctx.store.staff(name) if outcome == "ok" else None
+    if member is not None:
+        access.clear("bind-fail", openid)
+        ctx.store.add_staff(name, openid, member.get("role", "window"), member.get("backup", ""))
+        return Reply(ctx.render("staff/bound.txt", name=name))
+    if outcome == "ok":  # a good code of someone since removed from the roster: not a guess
+        return Reply(ctx.render("staff/bind_failed.txt"))
+    mine = access.hit("bind-fail", openid, WINDOW)
+    everyone = access.hit("bind-fail", "all", WINDOW)
+    if outcome == "voided":
+        _warn(ctx, f"voided:{name}", "staff/bind_warn_voided.txt", name=name)
+    if mine >= MAX_FAILURES:
+        _warn(ctx, f"openid:{openid}", "staff/bind_warn_openid.txt", tries=mine, who=_short(openid),
+              minutes=WINDOW // 60)
+    if everyone >= MAX_FAILURES_ALL:
+        _warn(ctx, "all", "staff/bind_warn_all.txt", tries=everyone, minutes=WINDOW // 60)
+    return Reply(ctx.render("staff/bind_failed.txt"))
+
+
+def administrators(ctx: Context) -> list[dict]:
+    """The roster's admins and leaders (by role or named leaders in center.yaml)."""
+    leaders = set(ctx.kb.center.records.leaders if ctx.kb.center.records else [])
+    return [m for m in ctx.store.staff_list() if m.get("role") in ("admin", "leader") or m["name"] in leaders]
+
+
+def _warn(ctx: Context, subject: str, template: str, **facts) -> None:
+    """Tell the administrators once per WINDOW about `subject`."""
+    if not ctx.store.access.first_time(f"bind-warn:{subject}", WINDOW):
+        return
+    text = ctx.render(template, **facts)
+    stamp = int(ctx.clock.timestamp() // WINDOW)
+    for member in administrators(ctx):
+        ctx.store.enqueue(member["openid"], "text", {"content": text},
+                          dedup=f"bind-warn:{subject}:{stamp}:{member['openid']}")
+
+
+def _short(openid: str) -> str:
+    return openid[:4] + "…" + openid[-4:] if len(openid) > 10 else openid
