@@ -50,8 +50,7 @@ def build_context(settings: Settings, clock: Clock | None = None, store: Store |
     kb.version = version
     statutory_days(clock.today().year)  # the holidays package loads in ~1 s: at start, not in a reply
     return Context.build(kb, store, clock, settings.public_url, cache_dir=settings.data_dir / "cache",
-                         notice_template=settings.notice_template, calendar_source=CalendarStore(store),
-                         shared=shared)
+                         calendar_source=CalendarStore(store), shared=shared)
 
 
 def secret_key(settings: Settings) -> str:

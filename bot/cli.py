@@ -133,7 +133,7 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("worker started; " + settings.describe().splitlines()[0])
-    OutboxSender(ctx.store, make_client(settings, ctx.store), settings.notice_template,
+    OutboxSender(ctx.store, make_client(settings, ctx.store), lambda: holder["centerbot"].kb.center,
                  lease=settings.worker_lease).run_forever(stop, ctx=lambda: holder["centerbot"])
 
 
@@ -407,6 +407,22 @@ def outbox_list(which: str, limit: int) -> None:
         content = str(item.payload.get("content", ""))[:40].replace("\n", " ")
         click.echo(f"{item.id[:12]}  {item.status:8s} tries={item.attempts} to={item.openid[:6]}…  "
                    f"{content}  {item.last_error}")
+
+
+@outbox.command("user")
+@click.argument("openid")
+def outbox_user(openid: str) -> None:
+    """What was sent to one user: customer-service texts since their last message (WeChat allows 5),
+    in all, and template or subscribe messages sent instead; then their recent outbox messages."""
+    from bot.store.delivery import DeliveryStore
+
+    store = _store(_settings())
+    counts = DeliveryStore(store).counts(openid)
+    click.echo(f"customer-service texts since the user last wrote: {counts['used']} of {counts['limit']}; "
+               f"in all: {counts['total']}; template or subscribe messages instead: {counts['fallbacks']}")
+    for item in store.outbox_for_user(openid)[-20:]:
+        content = str(item.payload.get("content", ""))[:40].replace("\n", " ")
+        click.echo(f"{item.id[:12]}  {item.status:8s} tries={item.attempts}  {content}  {item.last_error}")
 
 
 from bot.cli_kb import calendar, kb  # noqa: E402  (the keepers' commands use the helpers above)

@@ -12,6 +12,12 @@ from bot.store import REDIS_SCHEMES
 
 SAMPLE_KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "sample"
 DEV_TOKEN = "centerbot-dev-token"
+# Settings that moved, and where to: refused at start so that a center does not believe them in force.
+OBSOLETE = {
+    "WECHAT_TEMPLATE_NOTICE": "the template (or subscribe) message and its fields are now set in the knowledge "
+                              "base's center.yaml, section `notifications:` (see docs/deploy.md)",
+    "WECHAT_TEMPLATE_REMINDER": "reminders use center.yaml's `notifications:` too (see docs/deploy.md)",
+}
 
 
 class ConfigError(RuntimeError):
@@ -41,7 +47,6 @@ class Settings:
     knowledge_dir: Path
     public_url: str
     redis_prefix: str = "centerbot"  # one prefix per center when several centers share one Redis
-    notice_template: str | None = None
     secret_key: str | None = None
     production: bool = False
     # seconds a worker owns a scheduled job or an outbox message; after a worker is killed, another
@@ -54,6 +59,7 @@ class Settings:
     # while switching the account from 明文 to 安全模式); off, a plaintext message is refused
     compatible_mode: bool = False
     defaults_used: tuple[str, ...] = field(default=())
+    obsolete: tuple[str, ...] = field(default=())  # settings that moved elsewhere and are still set
 
     @property
     def safe_mode(self) -> bool:
@@ -93,7 +99,7 @@ class Settings:
             data_dir=Path(get("CENTERBOT_DATA_DIR", "./var")).resolve(),
             knowledge_dir=Path(get("CENTERBOT_KNOWLEDGE_DIR", str(SAMPLE_KNOWLEDGE_DIR))).resolve(),
             public_url=(get("CENTERBOT_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
-            notice_template=get("WECHAT_TEMPLATE_NOTICE"),
+            obsolete=tuple(name for name in OBSOLETE if env.get(name, "").strip()),
             secret_key=env.get("CENTERBOT_SECRET_KEY") or None,
             production=production,
             worker_lease=_seconds(env.get("CENTERBOT_WORKER_LEASE", "").strip() or "120"),
@@ -136,6 +142,8 @@ class Settings:
         elif self.production and self.worker_lease < 30:
             problems.append("CENTERBOT_WORKER_LEASE must be at least 30 seconds in production (a WeChat API "
                             "call may take 5 s, a batch of them more)")
+        for name in self.obsolete:
+            problems.append(f"{name} is no longer read: {OBSOLETE[name]}")
         if not 30 <= self.timestamp_window <= 3600:
             problems.append("WECHAT_TIMESTAMP_WINDOW must be a number of seconds from 30 to 3600 (default 300)")
         if self.compatible_mode and not self.encoding_aes_key:

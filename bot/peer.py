@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import xmltodict
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.utils import WeChatSigner
+
+from bot.wechat import msg_signature, signature
 
 _ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
 
@@ -68,18 +69,14 @@ class WeChatPeer:
         timestamp = str(int(time.time()) if timestamp is None else timestamp)
         nonce = nonce or "".join(random.choices(string.digits, k=10))
         self.last_nonce = nonce
-        signer = WeChatSigner()
-        signer.add_data(self.token, timestamp, nonce)
-        args = {"signature": signer.signature, "timestamp": timestamp, "nonce": nonce,
+        args = {"signature": signature(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
                 "openid": "o_peer"}
         if not self.aes_key:
             return args, body.encode("utf-8")
         crypto = WeChatCrypto(self.token, self.aes_key, self.app_id)
         envelope = xmltodict.parse(crypto.encrypt_message(body, nonce, timestamp))["xml"]
         encrypt = envelope["Encrypt"]
-        signer = WeChatSigner()
-        signer.add_data(self.token, timestamp, nonce, encrypt)
-        args.update(encrypt_type="aes", msg_signature=signer.signature)
+        args.update(encrypt_type="aes", msg_signature=msg_signature(self.token, timestamp, nonce, encrypt))
         if self.compatible:
             inner = body[len("<xml>"):-len("</xml>")]
             wrapped = f"<xml>{inner}<Encrypt>{_cdata(encrypt)}</Encrypt></xml>"

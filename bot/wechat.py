@@ -128,7 +128,7 @@ def read_inbound(settings: Settings, args: Mapping[str, str], body: bytes) -> In
         encrypt = envelope.get("Encrypt")
         if not isinstance(encrypt, str) or not encrypt:
             raise BadRequest("no Encrypt element")
-        expected = signature(settings.token, args.get("timestamp", ""), args.get("nonce", ""), encrypt)
+        expected = msg_signature(settings.token, args.get("timestamp", ""), args.get("nonce", ""), encrypt)
         if not _same(expected, args.get("msg_signature")):
             raise Forbidden("bad msg_signature")
         crypto = WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
@@ -188,3 +188,9 @@ def to_message(parsed: BaseMessage, fields: dict) -> Message:
         key=str(key) if isinstance(key, str) else "",
         create_time=_int(fields.get("CreateTime")),
     )
+
+
+def msg_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
+    """Safe mode's `msg_signature` of an Encrypt element: `signature` over (token, timestamp, nonce,
+    Encrypt), the same public wechatpy signer (not its private `_get_signature`)."""
+    return signature(token, timestamp, nonce, encrypt)

@@ -6,20 +6,25 @@ import datetime as dt
 import logging
 import threading
 import time
+from typing import Any, Callable
 
 import redis
 import requests
 from wechatpy.exceptions import WeChatClientException
 
 from bot.store import JOB_LEASE, JOB_MAX_ATTEMPTS, OUTBOX_LEASE, OUTBOX_MAX_ATTEMPTS, OutboxItem, Store
+from bot.store.delivery import CS_WINDOW, DeliveryStore
 from bot.wechat_api import CenterClient
-from handlers.notify import template_message
+from handlers.notify import PRIORITY, Notice, fallback_data
+from handlers.render import WECHAT_TEXT_LIMIT, utf8_len
 
 log = logging.getLogger(__name__)
 
 BACKOFF = (5, 30, 120, 600, 1800)  # seconds before attempts 2, 3, ...
-# WeChat errors that no retry can fix: outside the 48-hour window, unknown openid, user refused.
-PERMANENT = {45015, 40003, 43004, 43019, 40013}
+# WeChat errors that no retry can fix: outside the 48-hour window, unknown openid, user refused or
+# unsubscribed (43004, 43019; 43101: no agreement to the subscribe message), invalid appid, a message
+# WeChat finds malformed (47003: a field breaks its rules) or a template id it does not know (40037).
+PERMANENT = {45015, 40003, 43004, 43019, 40013, 43101, 47003, 40037}
 
 
 def retry_delay(attempts_so_far: int) -> float | None:
@@ -45,8 +50,7 @@ def run_job(ctx, job: dict) -> bool:
     if kind == "booking_reminder":
         found = booking.reminder_text(job, ctx)
         # the dedup key makes a second run (a worker died before acknowledging the job) a no-op
-        return found is not None and notify.citizen(ctx, found[0], found[1], f"job:{kind}:{job['code']}",
-                                                    title="预约提醒")
+        return found is not None and notify.citizen(ctx, found[0], found[1], f"job:{kind}:{job['code']}", found[2])
     log.warning("unknown job kind %r dropped", kind)
     return False
 
@@ -77,10 +81,14 @@ def watch_calendar(ctx) -> list[int]:
             text = ctx.render("staff/calendar_reminder.txt", year=coming, center=ctx.kb.center)
             names = set(ctx.kb.center.records.leaders if ctx.kb.center.records else [])
             names |= {s["name"] for s in ctx.store.staff_list() if s.get("role") in ("leader", "admin")}
+            notice = Notice(number=str(coming), subject=(f"{coming}年节假日安排待导入", "节假日安排待导入"),
+                            status="待导入", time=ctx.clock.timestamp(),
+                            hint=("请在控制台“节假日”页导入", "请在控制台导入"), kind="reminder")
             for name in sorted(names):
                 member = ctx.store.staff(name)
                 if member:  # the dedup key makes two workers' reminders one message
-                    ctx.store.enqueue(member["openid"], "text", {"content": text},
+                    ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
+                                                                 "priority": PRIORITY["reminder"]},
                                       dedup=f"calendar:remind:{coming}:{member['openid']}")
             cals.once(f"remind:{coming}")
     return missing
@@ -124,6 +132,9 @@ def run_jobs(ctx, lease: float = JOB_LEASE) -> int:
 
 
 OUT_OF_WINDOW = 45015  # the user has not written for 48 hours: customer-service messages are refused
+OUT_OF_QUOTA = 45047  # the customer-service messages the user's last message allows are used up
+PARK = 60.0  # a text waiting for its user to write again is looked at again this often (seconds)
+SEPARATOR = "\n\n"  # between texts merged into one customer-service message
 
 
 class OutboxSender:
@@ -137,57 +148,151 @@ class OutboxSender:
     a message is only sent while at least half its lease is left, so a live worker's send never
     overlaps another worker's retry of it; `mark_sent` is retried through a brief Redis outage; and
     SIGTERM stops the worker between messages, never inside a send.
+
+    Since 2023 a user's message lets the account send that user only 5 customer-service messages in
+    the next 48 hours (WeChat answers 45047 beyond). So the texts due for one user are merged into as
+    few messages as WeChat's 2048 bytes allow, the most urgent first (the rest of an answer, then a
+    record's result, its progress, reminders: `handlers.notify.PRIORITY`), and each is counted against
+    the user's allowance (`DeliveryStore.take`, which starts again when the user writes). A text that
+    finds the allowance spent or the 48 hours over goes as the center's template or subscribe message
+    (center.yaml `notifications:`) when it carries a notice's facts; else it waits for the user to
+    write again (after 48 hours, or outside the window, it fails and stays listed for staff).
     """
 
-    def __init__(self, store: Store, client: CenterClient | None, template_id: str | None = None,
+    def __init__(self, store: Store, client: CenterClient | None, center: Callable[[], Any] | None = None,
                  lease: float = OUTBOX_LEASE):
         self.store = store
         self.client = client
-        self.template_id = template_id
+        self.center = center or (lambda: None)  # the knowledge base's Center, read at each send (live)
         self.lease = lease
+        self.delivery = DeliveryStore(store)
 
     def send(self, item: OutboxItem) -> None:
+        """Send one message as it is queued (a text uncounted, or a ready template message)."""
         if item.kind == "text":
             self.client.message.send_text(item.openid, item.payload["content"])
         elif item.kind == "template":
             self.client.message.send_template(item.openid, item.payload["template_id"], item.payload["data"],
                                               url=item.payload.get("url"))
+        elif item.kind == "subscribe":
+            self.client.message.send_subscribe_message(item.openid, item.payload["template_id"],
+                                                       item.payload["data"], page=item.payload.get("url"))
         else:
             raise ValueError(f"unknown outbox kind {item.kind!r}")
 
     def run_once(self) -> int:
-        """Send what is due now; returns how many messages were sent."""
+        """Send what is due now; returns how many queued messages went out (merged ones each count)."""
         if self.client is None:
             return 0
         sent = 0
         leased_until = time.monotonic() + self.lease / 2
-        for item in self.store.claim_due(lease=self.lease):
+        due = self.store.claim_due(lease=self.lease)
+        texts_to = sorted({item.openid for item in due if item.kind == "text"})
+        order = self.delivery.queue_order(texts_to) if texts_to else {}
+        for batch in bundles(due, order):
             if time.monotonic() > leased_until:
                 break  # the rest go out after their lease, by whichever worker takes them
-            try:
-                self.send(item)
-            except WeChatClientException as exc:
-                code = exc.errcode
-                retry = None if code in PERMANENT else retry_delay(item.attempts)
-                log.warning("outbox %s: WeChat error %s; %s", item.id, code,
-                            "giving up" if retry is None else f"retry in {retry:.0f}s")
-                note = ""
-                if code == OUT_OF_WINDOW and item.kind == "text" and self.template_id:
-                    self.store.enqueue(item.openid, "template",
-                                       template_message(self.template_id, str(item.payload.get("content", ""))),
-                                       dedup=f"{item.id}:template")
-                    note = "; sent as a template message instead"
-                self.store.mark_attempt_failed(item.id, f"errcode {code}: {exc.errmsg}{note}", retry)
-            except (requests.RequestException, OSError) as exc:
-                retry = retry_delay(item.attempts)
-                log.warning("outbox %s: %s", item.id, type(exc).__name__)
-                self.store.mark_attempt_failed(item.id, type(exc).__name__, retry)
-            except ValueError as exc:
-                self.store.mark_attempt_failed(item.id, str(exc), None)
+            if batch[0].kind == "text":
+                sent += self._send_texts(batch)
             else:
-                self._mark_sent(item.id)
-                sent += 1
+                sent += self._send_one(batch[0])
         return sent
+
+    # -- customer-service texts -------------------------------------------------------------------
+    def _send_texts(self, batch: list[OutboxItem]) -> int:
+        openid = batch[0].openid
+        allowance = self.delivery.take(openid)
+        if not allowance.may_send:
+            return sum(self._instead(item, allowance.verdict) for item in batch)
+        try:
+            self.client.message.send_text(openid, SEPARATOR.join(item.payload["content"] for item in batch))
+        except WeChatClientException as exc:
+            self.delivery.give_back(openid)
+            if exc.errcode == OUT_OF_QUOTA:
+                log.info("outbox: WeChat says the customer-service messages for a user are used up (45047)")
+                self.delivery.spend(openid)
+                return sum(self._instead(item, "spent") for item in batch)
+            if exc.errcode == OUT_OF_WINDOW:
+                return sum(self._instead(item, "closed") for item in batch)
+            for item in batch:
+                self._wechat_error(item, exc)
+            return 0
+        except (requests.RequestException, OSError) as exc:
+            self.delivery.give_back(openid)
+            for item in batch:
+                self._transport_error(item, exc)
+            return 0
+        for item in batch:
+            self._mark_sent(item.id)
+            if len(batch) > 1:
+                self.delivery.note_sent_as(item.id, f"text merged with {len(batch) - 1} more")
+        return len(batch)
+
+    def _instead(self, item: OutboxItem, verdict: str) -> int:
+        """A text WeChat will not take now: the center's template or subscribe message when the text
+        carries a notice, else wait for the user to write (or fail: outside the 48 hours)."""
+        center = self.center()
+        config = getattr(center, "notifications", None)
+        notice = item.payload.get("notice")
+        if config is not None and notice:
+            return self._send_fallback(item, config, Notice.from_dict(notice), center.name)
+        if verdict == "closed":
+            self.store.mark_attempt_failed(item.id, f"errcode {OUT_OF_WINDOW}: outside WeChat's 48 hours since "
+                                           "the user last wrote, and no template or subscribe message "
+                                           "configured", None)
+        elif self.store.clock.timestamp() - item.created > CS_WINDOW:
+            self.store.mark_attempt_failed(item.id, f"errcode {OUT_OF_QUOTA}: the user did not write again "
+                                           "within 48 hours", None)
+        else:
+            self.delivery.park(item.id, self.store.clock.timestamp() + PARK,
+                               f"waiting for the user to write: the {self.delivery.limit} customer-service "
+                               f"messages their last message allows are used (errcode {OUT_OF_QUOTA})")
+        return 0
+
+    def _send_fallback(self, item: OutboxItem, config, notice: Notice, center_name: str) -> int:
+        data = fallback_data(config, notice, center_name, self.store.clock.now().tzinfo)
+        try:
+            if config.kind == "template":
+                self.client.message.send_template(item.openid, config.template_id, data, url=config.url)
+            else:
+                self.client.message.send_subscribe_message(item.openid, config.template_id, data, page=config.url)
+        except WeChatClientException as exc:
+            self._wechat_error(item, exc, note=f" (as a {config.kind} message)")
+            return 0
+        except (requests.RequestException, OSError) as exc:
+            self._transport_error(item, exc)
+            return 0
+        self._mark_sent(item.id)
+        self.delivery.note_sent_as(item.id, f"{config.kind} message")
+        self.delivery.note_fallback(item.openid)
+        return 1
+
+    # -- one message as queued --------------------------------------------------------------------
+    def _send_one(self, item: OutboxItem) -> int:
+        try:
+            self.send(item)
+        except WeChatClientException as exc:
+            self._wechat_error(item, exc)
+        except (requests.RequestException, OSError) as exc:
+            self._transport_error(item, exc)
+        except ValueError as exc:
+            self.store.mark_attempt_failed(item.id, str(exc), None)
+        else:
+            self._mark_sent(item.id)
+            return 1
+        return 0
+
+    def _wechat_error(self, item: OutboxItem, exc: WeChatClientException, note: str = "") -> None:
+        code = exc.errcode
+        retry = None if code in PERMANENT else retry_delay(item.attempts)
+        log.warning("outbox %s: WeChat error %s%s; %s", item.id, code, note,
+                    "giving up" if retry is None else f"retry in {retry:.0f}s")
+        self.store.mark_attempt_failed(item.id, f"errcode {code}: {exc.errmsg}{note}", retry)
+
+    def _transport_error(self, item: OutboxItem, exc: Exception) -> None:
+        retry = retry_delay(item.attempts)
+        log.warning("outbox %s: %s", item.id, type(exc).__name__)
+        self.store.mark_attempt_failed(item.id, type(exc).__name__, retry)
 
     def _mark_sent(self, msg_id: str, tries: int = 5) -> None:
         """WeChat has the message: note it at once, through a brief Redis outage too, so that it is not
@@ -220,3 +325,32 @@ class OutboxSender:
                 log.exception("outbox round failed")
                 busy = 0
             stop.wait(0 if busy else interval)
+
+
+def bundles(items: list[OutboxItem], order: dict[str, int] | None = None) -> list[list[OutboxItem]]:
+    """The due messages as sends: each user's texts, most urgent first (by `priority` in the payload,
+    then as queued: `order` gives each id's place), merged into as few messages of at most 2048 bytes as their order allows; every
+    other message alone. A text too long to share a message goes alone (it is never cut)."""
+    out: list[list[OutboxItem]] = []
+    texts: dict[str, list[OutboxItem]] = {}
+    for item in items:
+        if item.kind == "text" and isinstance(item.payload.get("content"), str):
+            texts.setdefault(item.openid, []).append(item)
+        else:
+            out.append([item])
+    for user_items in texts.values():
+        user_items.sort(key=lambda i: (int(i.payload.get("priority", 0)), i.created, (order or {}).get(i.id, -1)))
+        current: list[OutboxItem] = []
+        size = 0
+        for item in user_items:
+            n = utf8_len(item.payload["content"])
+            if current and size + utf8_len(SEPARATOR) + n <= WECHAT_TEXT_LIMIT:
+                current.append(item)
+                size += utf8_len(SEPARATOR) + n
+                continue
+            if current:
+                out.append(current)
+            current, size = [item], n
+        if current:
+            out.append(current)
+    return out

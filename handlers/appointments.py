@@ -165,10 +165,11 @@ def confirm(ctx: Context, staff: dict, no: str, when_text: str, propose: bool = 
     records._schedule_deadlines(ctx, record)
     matter = ctx.kb.matters.get(record.get("matter") or "")
     window = ctx.kb.center.window(record.get("window") or "")
-    records._tell(ctx, record["openid"], ctx.render("appointments/confirmed.txt", r=record, propose=propose,
-                                                    label=label, matter=matter, window=window, staff=staff,
-                                                    center=ctx.kb.center),
-                  f"appt:{record['no']}:at:{when.timestamp()}")
+    records._tell(ctx, record, ctx.render("appointments/confirmed.txt", r=record, propose=propose,
+                                          label=label, matter=matter, window=window, staff=staff,
+                                          center=ctx.kb.center),
+                  f"appt:{record['no']}:at:{when.timestamp()}", "另约时间" if propose else "预约成功",
+                  at=when.timestamp())
     before = dt.datetime.combine(when.date() - dt.timedelta(days=1), REMIND_AT, when.tzinfo)
     if before > ctx.clock.now():
         ctx.store.schedule({"kind": "appointment_reminder", "no": record["no"], "at": when.timestamp()},
@@ -192,7 +193,8 @@ def run_job(ctx: Context, job: dict) -> bool:
     window = ctx.kb.center.window(record.get("window") or "")
     if job["kind"] == "appointment_reminder":
         text = ctx.render("appointments/reminder.txt", r=record, matter=matter, window=window)
-        sent = [records._tell(ctx, record["openid"], part, f"appt:{record['no']}:remind:{job['at']}:{i}")
+        sent = [records._tell(ctx, record, part, f"appt:{record['no']}:remind:{job['at']}:{i}", "明日办理",
+                              kind="reminder", at=float(job["at"]))
                 for i, part in enumerate(split_by_bytes(text, WECHAT_TEXT_LIMIT))]  # a long list follows, never cut
         return all(sent)
     done = ctx.store.records.update_once(
@@ -206,6 +208,6 @@ def run_job(ctx: Context, job: dict) -> bool:
     records._unschedule_deadlines(ctx, record)
     if record["openid"]:
         ctx.store.records.ask_rating(record["openid"], record["no"])
-        records._tell(ctx, record["openid"], ctx.render("appointments/rate.txt", r=record, ratings=records.RATINGS),
-                      f"appt:{record['no']}:rate")
+        records._tell(ctx, record, ctx.render("appointments/rate.txt", r=record, ratings=records.RATINGS),
+                      f"appt:{record['no']}:rate", "待评价", kind="reminder")
     return done == "applied"

@@ -2,6 +2,7 @@
 citizen's list and cancellations, and the staff's approve / decline / no-show commands."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from functools import lru_cache
@@ -21,6 +22,7 @@ FORM = "booking.form"
 PICK_CANCEL = "booking.cancel"
 SLOTS = ("resource", "day", "slot", "name", "phone")
 ACTIVE = ("confirmed", "pending")
+STAFF_STATUS = {"pending": "待审核", "confirmed": "新预约", "cancelled": "已取消"}  # a staff notice's status
 REMIND_BEFORE = dt.timedelta(hours=2)
 
 _BOOK_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用")
@@ -486,7 +488,7 @@ def release_all(ctx: Context, openid: str) -> list[dict]:
                                                    cancelled_by="unsubscribe", name=_mask_name(b.get("name", "")),
                                                    phone=mask_phones(b.get("phone", "")))
         if ok:
-            drop_jobs(ctx, result)
+            drop_jobs(ctx, result)  # no reminder, no rating request
             _tell_staff(ctx, resource, "booking/staff_unsubscribed.txt", result)
             cancelled.append(result)
     return cancelled
@@ -535,7 +537,9 @@ def decide(ctx: Context, staff: dict, verb: str, code: str, reason: str = "") ->
     if not ok:
         return False, ctx.render("booking/not_active.txt", b=booking, state=result)
     text = ctx.render(told, b=result, resource=resource, center=ctx.kb.center)
-    notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}", title="预约审核结果")
+    status = {"confirmed": "审核通过", "declined": "未通过审核", "no_show": "未到场"}[result["status"]]
+    notify.citizen(ctx, result["openid"], text, f"booking:{code}:{result['status']}",
+                   booking_notice(result, resource, status, "booking"))
     if result["status"] == "declined":
         drop_jobs(ctx, result)
     return True, ctx.render("booking/staff_done.txt", verb=verb, b=result, resource=resource)
@@ -549,12 +553,23 @@ def may_decide(ctx: Context, staff: dict, resource: Resource) -> bool:
 
 
 def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) -> None:
+    """The resource's staff hear of a booking (a new one to decide, a cancellation), with its facts for a
+    template or subscribe message when a text cannot reach them."""
     text = ctx.render(template, b=booking, resource=resource)
+    notice = dataclasses.replace(booking_notice(booking, resource, STAFF_STATUS.get(booking["status"], "有变动"),
+                                                "booking"), hint=("回复“待办”查看详情",))
     for name in resource.staff:
         member = ctx.store.staff(name)
         if member:
-            ctx.store.enqueue(member["openid"], "text", {"content": text},
+            ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
+                                                         "priority": notify.PRIORITY[notice.kind]},
                               dedup=f"staff:{member['openid']}:{booking['code']}:{booking['status']}")
+
+
+def booking_notice(booking: dict, resource: Resource, status: str, kind: str) -> notify.Notice:
+    """The facts of a message about a booking, for a template or subscribe message."""
+    return notify.Notice(number=booking["code"], subject=(f"{resource.name}预约", resource.name), status=status,
+                         time=float(booking["starts"]), hint=("回复“我的预约”查看详情",), kind=kind)
 
 
 def _reminder_job(booking: dict) -> dict:
@@ -593,14 +608,16 @@ def rating_request(job: dict, ctx: Context) -> bool:
     resource = ctx.kb.resources[booking["resource"]]
     return notify.citizen(ctx, booking["openid"], ctx.render("booking/rate.txt", b=booking, resource=resource,
                                                             ratings=records.RATINGS),
-                          f"job:booking_rating:{booking['code']}", title="服务评价")
+                          f"job:booking_rating:{booking['code']}",
+                          booking_notice(booking, resource, "待评价", "reminder"))
 
 
-def reminder_text(job: dict, ctx: Context) -> tuple[str, str] | None:
-    """(openid, text) of a due reminder, or None when the booking is no longer active."""
+def reminder_text(job: dict, ctx: Context) -> tuple[str, str, notify.Notice] | None:
+    """(openid, text, notice) of a due reminder, or None when the booking is no longer active."""
     letters = {r.code: r.id for r in ctx.kb.resources.values()}
     booking = ctx.store.bookings.get(job["code"], letters)
     if booking is None or booking["status"] not in ACTIVE:
         return None
     resource = ctx.kb.resources[booking["resource"]]
-    return booking["openid"], ctx.render("booking/reminder.txt", b=booking, resource=resource)
+    return (booking["openid"], ctx.render("booking/reminder.txt", b=booking, resource=resource),
+            booking_notice(booking, resource, "即将开始", "reminder"))

@@ -57,7 +57,8 @@ def _tell(ctx: Context, cancelled: dict, now: dt.datetime) -> None:
     options = _nearest_days(rules, ctx, day, now)
     text = ctx.render("booking/calendar_cancelled.txt", b=cancelled, resource=resource,
                       info=ctx.calendar.day(day), days=options, center=ctx.kb.center)
-    notify.citizen(ctx, cancelled["openid"], text, f"booking:{cancelled['code']}:calendar", title="预约取消通知")
+    notify.citizen(ctx, cancelled["openid"], text, f"booking:{cancelled['code']}:calendar",
+                   booking.booking_notice(cancelled, resource, "已取消", "booking"))
     booking._tell_staff(ctx, resource, "booking/staff_calendar_cancelled.txt", cancelled)
     booking.drop_jobs(ctx, cancelled)
 
@@ -116,7 +117,8 @@ def _moved(ctx: Context, record: dict, old_due: float, version: str) -> None:
     old = dt.datetime.fromtimestamp(old_due, tz).date()
     new = dt.datetime.fromtimestamp(float(record["due"]), tz).date()
     text = ctx.render("records/due_moved.txt", r=record, old=_cn(old), new=_cn(new))
-    notify.citizen(ctx, record.get("openid", ""), text, f"rec:{record['no']}:calendar:{version}")
+    if record.get("openid"):
+        records._tell(ctx, record, text, f"rec:{record['no']}:calendar:{version}", "时限调整")
 
 
 def _cn(day: dt.date) -> str:

@@ -123,16 +123,15 @@ class Context:
     store: Storage
     render: Renderer
     public_url: str
-    notice_template: str | None = None  # template message id for citizens outside the 48-hour window
 
     @classmethod
     def build(cls, kb: KnowledgeBase, store: Storage, clock: Clock, public_url: str,
-              cache_dir: Path | None = None, notice_template: str | None = None,
+              cache_dir: Path | None = None,
               calendar_source: ArrangementSource | None = None, shared=None, progress=None) -> "Context":
         """`calendar_source`: where the imported holiday notices live (bot.store.calendar.CalendarStore)."""
         matcher = Matcher(kb, cache_dir=cache_dir, shared=shared, progress=progress)
         return cls(kb=kb, matcher=matcher, calendar=WorkCalendar(kb.center, calendar_source), clock=clock,
-                   store=store, render=Renderer(), public_url=public_url.rstrip("/"), notice_template=notice_template)
+                   store=store, render=Renderer(), public_url=public_url.rstrip("/"))
 
     def with_base(self, kb: KnowledgeBase, matcher: Matcher) -> "Context":
         """The same context over another knowledge base (a live reload)."""

@@ -134,16 +134,38 @@ def named_staff(ctx: Context, text: str, openid: str = "") -> list[str]:
     return list(dict.fromkeys(named))
 
 
-def _tell(ctx: Context, openid: str, text: str, dedup: str) -> bool:
-    """A citizen's message about their record (customer-service text, else template); False when the
-    citizen cannot be reached on WeChat (a record registered by staff, or WeChat offers no way now)."""
-    return notify.citizen(ctx, openid, text, dedup)
+def _tell(ctx: Context, record: dict, text: str, dedup: str, status: str, kind: str = "progress",
+          at: float | None = None) -> bool:
+    """A citizen's message about their record: a customer-service text, else the center's template or
+    subscribe message showing the record's number, type, `status` (at most 5 Chinese characters) and time
+    (`at`, e.g. an appointment's start; else now). False when the citizen cannot be reached on WeChat (a record registered by staff, or nothing
+    configured reaches them now)."""
+    label = ctx.kb.center.records.types[record["type"]].label if ctx.kb.center.records else "办件"
+    matter = ctx.kb.matters.get(record.get("matter", ""))
+    subject = ((f"{label}·{matter.name}", matter.name) if matter else ()) + (label,)
+    notice = notify.Notice(number=record["no"], subject=subject, status=status,
+                           time=ctx.clock.timestamp() if at is None else float(at),
+                           hint=("回复“我的办件”查看详情",), kind=kind)
+    return notify.citizen(ctx, record.get("openid", ""), text, dedup, notice)
 
 
-def _tell_staff(ctx: Context, name: str, text: str, dedup: str) -> None:
+def _tell_staff(ctx: Context, name: str, text: str, dedup: str, record: dict, status: str,
+                kind: str = "progress") -> None:
+    """A staff member's message about a record: a customer-service text, else (their 5 texts used or
+    48 hours over) the center's template or subscribe message with the record's number, type, `status`
+    and due time."""
+    label = ctx.kb.center.records.types[record["type"]].label
+    notice = notify.Notice(number=record["no"], subject=(label,), status=status, time=float(record["due"]),
+                           hint=("回复“待办”查看详情",), kind=kind)
+    _send_staff(ctx, name, text, dedup, notice)
+
+
+def _send_staff(ctx: Context, name: str, text: str, dedup: str, notice: notify.Notice) -> None:
     member = ctx.store.staff(name) if name else None
     if member:
-        ctx.store.enqueue(member["openid"], "text", {"content": text}, dedup=f"{dedup}:{member['openid']}")
+        ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
+                                                     "priority": notify.PRIORITY[notice.kind]},
+                          dedup=f"{dedup}:{member['openid']}")
 
 
 def _event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any]:
@@ -200,7 +222,7 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
                           due=_date(record["due"]))
         for leader in cfg.leaders:
             if leader != responder:  # the leader handling it has the hand-off: one message per event
-                _tell_staff(ctx, leader, text, f"rec:{no}:leaders")
+                _tell_staff(ctx, leader, text, f"rec:{no}:leaders", record, "新办件")
     a, b = holders(kind, record)
     if responder and responder == a and b and b not in (record.get("avoid") or ()):
         created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
@@ -213,7 +235,7 @@ def _hand_off(ctx: Context, record: dict, to: str) -> None:
     kind = ctx.kb.center.records.types[record["type"]]
     text = ctx.render("records/handoff.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
                       due=_date(record["due"]), summary=record["content"][:60])
-    _tell_staff(ctx, to, text, f"rec:{record['no']}:handoff:{to}")
+    _tell_staff(ctx, to, text, f"rec:{record['no']}:handoff:{to}", record, "待接单", kind="result")
 
 
 def _schedule_deadlines(ctx: Context, record: dict) -> None:
@@ -297,7 +319,7 @@ def take(ctx: Context, staff: dict, no: str) -> dict:
                              _event(ctx, staff["name"], "接单"), staff=record.get("responder", ""),
                              new_staff=staff["name"])
     template = "records/delegation_accepted.txt" if record["type"] == "delegation" else "records/taken.txt"
-    _tell(ctx, record["openid"], ctx.render(template, r=record, staff=staff), f"rec:{record['no']}:taken")
+    _tell(ctx, record, ctx.render(template, r=record, staff=staff), f"rec:{record['no']}:taken", "已受理")
     return ctx.store.records.get(record["no"])
 
 
@@ -305,7 +327,7 @@ def resume(ctx: Context, staff: dict, no: str) -> dict:
     """Materials complete after a 补正 notice: the case is handled again (办理中)."""
     record = _load_for(ctx, staff, no)
     ctx.store.records.update(record["no"], {"status": "in_progress"}, _event(ctx, staff["name"], "材料齐全，办理中"))
-    _tell(ctx, record["openid"], ctx.render("records/resumed.txt", r=record), f"rec:{record['no']}:resumed")
+    _tell(ctx, record, ctx.render("records/resumed.txt", r=record), f"rec:{record['no']}:resumed", "办理中")
     return ctx.store.records.get(record["no"])
 
 
@@ -313,8 +335,8 @@ def reply(ctx: Context, staff: dict, no: str, text: str) -> dict:
     record = _load_for(ctx, staff, no)
     n = len(ctx.store.records.history(record["no"]))
     ctx.store.records.update(record["no"], {}, _event(ctx, staff["name"], "回复", text))
-    reached = _tell(ctx, record["openid"], ctx.render("records/reply.txt", r=record, text=text),
-                    f"rec:{record['no']}:reply:{n}")
+    reached = _tell(ctx, record, ctx.render("records/reply.txt", r=record, text=text),
+                    f"rec:{record['no']}:reply:{n}", "有新答复", kind="result")
     if not reached:
         ctx.store.records.update(record["no"], {"callback": "1"},
                                  _event(ctx, "系统", "未能通过微信送达", "请电话回复群众"))
@@ -334,7 +356,7 @@ def transfer(ctx: Context, staff: dict, no: str, to: str) -> dict:
                              new_staff=to)
     record = ctx.store.records.get(record["no"])
     _hand_off(ctx, record, to)
-    _tell(ctx, record["openid"], ctx.render("records/transferred.txt", r=record), f"rec:{record['no']}:to:{to}")
+    _tell(ctx, record, ctx.render("records/transferred.txt", r=record), f"rec:{record['no']}:to:{to}", "已转办")
     return record
 
 
@@ -346,8 +368,8 @@ def finish(ctx: Context, staff: dict, no: str, result: str) -> dict:
     _unschedule_deadlines(ctx, record)
     if record["openid"]:
         ctx.store.records.ask_rating(record["openid"], record["no"])
-        _tell(ctx, record["openid"], ctx.render("records/finished.txt", r=record, ratings=RATINGS),
-              f"rec:{record['no']}:done")
+        _tell(ctx, record, ctx.render("records/finished.txt", r=record, ratings=RATINGS),
+              f"rec:{record['no']}:done", "已办结", kind="result")
     return record
 
 
@@ -365,7 +387,8 @@ def terminate(ctx: Context, staff: dict, no: str, reason: str) -> dict:
                              _event(ctx, staff["name"], "终止", reason), staff=record.get("responder", ""), close=True)
     record = ctx.store.records.get(record["no"])
     _unschedule_deadlines(ctx, record)
-    _tell(ctx, record["openid"], ctx.render("records/terminated.txt", r=record), f"rec:{record['no']}:terminated")
+    _tell(ctx, record, ctx.render("records/terminated.txt", r=record), f"rec:{record['no']}:terminated", "已终止",
+          kind="result")
     return record
 
 
@@ -392,7 +415,8 @@ def withdraw(ctx: Context, openid: str, no: str) -> tuple[dict | None, str]:
     record = ctx.store.records.get(record["no"])
     _unschedule_deadlines(ctx, record)
     text = ctx.render("records/withdrawn_staff.txt", r=record, phone=mask_phones(record.get("phone", "")))
-    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:withdrawn")
+    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:withdrawn", record, "已撤销",
+                kind="result")
     return record, ctx.render("records/withdrawn.txt", r=record)
 
 
@@ -425,7 +449,7 @@ def extend(ctx: Context, staff: dict, no: str, days: int, reason: str) -> dict:
     record = ctx.store.records.get(record["no"])
     text = ctx.render("records/extension_request.txt", r=record, x=request, due=_date(record["due"]))
     for leader in ctx.kb.center.records.leaders:
-        _tell_staff(ctx, leader, text, f"rec:{record['no']}:extreq:{request['at']}")
+        _tell_staff(ctx, leader, text, f"rec:{record['no']}:extreq:{request['at']}", record, "待审批")
     return record
 
 
@@ -444,7 +468,8 @@ def decide_extension(ctx: Context, staff: dict, no: str, approve: bool, note: st
                                          _event(ctx, staff["name"], "不同意延期", note))
     if done == "applied":
         _tell_staff(ctx, pending["by"], ctx.render("records/extension_declined.txt", r=record, x=pending, note=note,
-                                                   leader=staff["name"]), f"rec:{record['no']}:extno:{pending['at']}")
+                                                   leader=staff["name"]), f"rec:{record['no']}:extno:{pending['at']}",
+                    record, "延期未批", kind="result")
     return ctx.store.records.get(record["no"])
 
 
@@ -462,12 +487,12 @@ def _apply_extension(ctx: Context, record: dict, days: int, reason: str, asked_b
     _unschedule_deadlines(ctx, record)  # the jobs of the old due date
     record = ctx.store.records.get(record["no"])
     _schedule_deadlines(ctx, record)
-    _tell(ctx, record["openid"], ctx.render("records/extended.txt", r=record, days=days, reason=reason,
-                                            due=_date(record["due"])), f"rec:{record['no']}:extended:{record['due']}")
+    _tell(ctx, record, ctx.render("records/extended.txt", r=record, days=days, reason=reason,
+                                  due=_date(record["due"])), f"rec:{record['no']}:extended:{record['due']}", "已延期")
     if asked_by != approved_by:
         _tell_staff(ctx, asked_by, ctx.render("records/extension_approved.txt", r=record, days=days,
                                               leader=approved_by, due=_date(record["due"])),
-                    f"rec:{record['no']}:extok:{record['due']}")
+                    f"rec:{record['no']}:extok:{record['due']}", record, "延期获批")
     return record
 
 
@@ -489,8 +514,8 @@ def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> tuple[di
         raise NotAllowed(f"{record['no']} 的补正告知已经发出，不能再次发出。")
     record = ctx.store.records.get(record["no"])
     matter = ctx.kb.matters.get(record.get("matter", ""))
-    reached = _tell(ctx, record["openid"], ctx.render("records/correction.txt", r=record, items=items, matter=matter),
-                    f"rec:{record['no']}:correction")
+    reached = _tell(ctx, record, ctx.render("records/correction.txt", r=record, items=items, matter=matter),
+                    f"rec:{record['no']}:correction", "需补正材料")
     if not reached:
         ctx.store.records.update(record["no"], {"callback": "1"},
                                  _event(ctx, "系统", "补正告知未能通过微信送达", "请电话告知申请人"))
@@ -534,11 +559,13 @@ def run_job(ctx: Context, job: dict) -> bool:
         return False
     record = ctx.store.records.get(record["no"])
     text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=_date(job["due"]))
-    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{job['due']}")
+    _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{job['due']}", record,
+                "即将到期" if color == "yellow" else "已超期", kind="progress" if color == "yellow" else "result")
     if color == "red":
         for leader in ctx.kb.center.records.leaders:
             if leader != record.get("responder"):  # one message per event
-                _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}")
+                _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}", record, "已超期",
+                            kind="result")
     return done == "applied"
 
 
@@ -832,8 +859,10 @@ def over_daily_limit(ctx: Context, openid: str, idempotency: str | None = None) 
         return None
     numbers = [r["no"] for r in ctx.store.records.of_user(openid) if r["no"][2:10] == day]
     text = ctx.render("records/daily_limit_staff.txt", limit=limit, numbers=numbers)
+    notice = notify.Notice(number=numbers[-1] if numbers else day, subject=("群众当日登记超过上限", "登记超限"),
+                           status="超限", time=ctx.clock.timestamp(), hint=("回复“待办”查看详情",), kind="reminder")
     for leader in ctx.kb.center.records.leaders:
-        _tell_staff(ctx, leader, text, f"daily-limit:{openid}:{day}")
+        _send_staff(ctx, leader, text, f"daily-limit:{openid}:{day}", notice)
     return Reply(ctx.render("records/daily_limit.txt", limit=limit, center=ctx.kb.center))
 
 

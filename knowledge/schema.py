@@ -165,6 +165,59 @@ class RecordsConfig(Strict):
         return self
 
 
+# What a notification may carry, and which kinds of WeChat field can show each (see Notifications).
+NOTICE_SOURCES = ("number", "subject", "status", "time", "hint", "center")
+_FIELD_SOURCES = {
+    "thing": NOTICE_SOURCES, "keyword": NOTICE_SOURCES,  # up to 20 characters of any kind
+    "character_string": ("number",),  # up to 32 letters, digits and symbols, no Chinese
+    "phrase": ("status",),  # up to 5 Chinese characters
+    "time": ("time",), "date": ("time",),
+}
+_FIELD = re.compile(r"^(thing|keyword|character_string|phrase|time|date)\d{1,2}$")
+
+
+class Notifications(Strict):
+    """The message a citizen gets when a customer-service text cannot reach them (outside WeChat's
+    48 hours, or the 5 messages a user's message allows are spent): WeChat's template message
+    (模板消息, verified service accounts) or its subscribe message (订阅通知, after the citizen agreed).
+
+    Since 4 May 2023 WeChat shows neither `first` nor `remark`, no colours, and at most 20 characters
+    of each keyword: `fields` maps each keyword of the center's chosen template (as the WeChat console
+    names it: thing2, character_string1, phrase3, time4; keyword1.. for older templates) to what it
+    shows: number (record or booking number), subject (what it is about), status (a short word such as
+    已办结), time, hint (how to read the whole message) or center (the center's name)."""
+
+    kind: Literal["template", "subscribe"]
+    template_id: str = Field(min_length=1, max_length=128)
+    fields: dict[str, str] = Field(min_length=1, max_length=5)
+    url: str | None = Field(default=None, description="page the message opens (optional)")
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, source in v.items():
+            if name in ("first", "remark"):
+                raise ValueError(f"'{name}': WeChat no longer shows first and remark (since May 2023); "
+                                 "map only the template's keyword fields")
+            m = _FIELD.match(name)
+            if not m:
+                raise ValueError(f"'{name}' is not a keyword field centerbot can fill: use thing1, keyword1, "
+                                 "character_string1, phrase1, time1 or date1 (the names the WeChat console shows)")
+            if source not in NOTICE_SOURCES:
+                raise ValueError(f"{name}: '{source}' is not one of {', '.join(NOTICE_SOURCES)}")
+            if source not in _FIELD_SOURCES[m[1]]:
+                raise ValueError(f"{name}: a {m[1]} field cannot show {source}; it can show "
+                                 f"{', '.join(_FIELD_SOURCES[m[1]])}")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v and not v.startswith("https://"):
+            raise ValueError("url must start with https://")
+        return v or None
+
+
 class Center(Strict):
     name: str
     sample: bool = False
@@ -178,9 +231,13 @@ class Center(Strict):
     categories: list[str] = Field(default=[], description="the order categories are listed in")
     popular: list[str] = Field(default=[], max_length=8, description="matter ids offered as 热门事项")
     records: RecordsConfig | None = None
+    notifications: Notifications | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Center":
+        if self.notifications and "center" in self.notifications.fields.values() and len(self.name) > 20:
+            raise ValueError(f"notifications: the center's name has {len(self.name)} characters and WeChat "
+                             "shows 20 of a keyword: map another source")
         for kind, items in (("windows", self.windows), ("units", self.units)):
             seen: set[str] = set()
             for item in items:

@@ -285,9 +285,11 @@ def test_record_numbers_past_9999_a_day_still_work(chat, store, people):
     no = number_of(complain(chat))
     assert no == "TS20261123-10000"
     assert no in chat.send(f"查询 {no}", user="o_cit")
-    for command in (f"接单 {no}", f"回复 {no} 正在核实", f"延期 {no} 3 天 需要调取监控", f"办结 {no} 已处理"):
-        reply = chat.send(command, user="o_li")
-        assert f"：{no}，" in reply or f"：{no} " in reply, command  # 延期 is asked of a leader
+    for command in (f"接单 {no}", f"回复 {no} 正在核实"):
+        assert f"：{no}，" in chat.send(command, user="o_li"), command
+    assert f"延期申请：{no} 延期3个工作日" in chat.send(f"延期 {no} 3 天 需要调取监控", user="o_li")
+    assert no in chat.send(f"同意延期 {no}", user="o_leader")  # a staff member's extension waits for a leader
+    assert f"：{no}，" in chat.send(f"办结 {no} 已处理", user="o_li")
     assert store.records.get(no)["status"] == "done"
 
 

@@ -165,3 +165,41 @@ def test_popular_matters_and_category_order_are_checked(base):
 
 def test_categories_follow_the_order_center_yaml_gives(kb):
     assert kb.categories == [c for c in kb.center.categories if kb.in_category(c)]
+
+
+NOTIFICATIONS = """
+notifications:
+  kind: template
+  template_id: 3qQ-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789
+  fields:
+    character_string1: number
+    thing2: subject
+    phrase3: status
+    time4: time
+"""
+
+
+def test_a_center_configures_its_template_message_fields_in_center_yaml(base):
+    with open(base / "center.yaml", "a", encoding="utf-8") as f:
+        f.write(NOTIFICATIONS)
+    config = load(base).center.notifications
+    assert config.kind == "template" and config.fields["phrase3"] == "status"
+
+
+@pytest.mark.parametrize("change, says", [
+    ("    time4: time\n", "    first: subject\n"),
+    ("    phrase3: status\n", "    phrase3: subject\n"),
+    ("    time4: time\n", "    amount4: number\n"),
+    ("  kind: template\n", "  kind: sms\n"),
+])
+def test_notification_fields_wechat_cannot_show_are_refused_naming_the_field(base, change, says):
+    with open(base / "center.yaml", "a", encoding="utf-8") as f:
+        f.write(NOTIFICATIONS.replace(change, says))
+    with pytest.raises(KnowledgeError) as err:
+        load(base)
+    text = "\n".join(err.value.problems)
+    assert text.startswith("center.yaml: notifications"), text
+    name = says.split(":")[0].strip()
+    assert name in text or "kind" in text
+    if name == "first":
+        assert "no longer shows first and remark" in text

@@ -251,15 +251,34 @@ def test_materials_complete_after_a_correction_resume_the_case(chat, store, staf
     assert "领取通知书" in last(store, "o_res")
 
 
-def test_outside_the_48_hour_window_a_template_message_is_used_when_configured(chat, store, staff, clock, ctx):
+def test_outside_the_48_hour_window_a_record_s_result_reaches_the_citizen_as_the_template_message(
+        chat, store, staff, clock, ctx, standin, settings_env):
+    import dataclasses
+
+    from bot.config import Settings
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+    from knowledge.schema import Notifications
+
+    settings = Settings.from_env(dict(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret",
+                                      WECHAT_API_BASE=standin.base))
+    sender = OutboxSender(store, make_client(settings, store), lambda: ctx.kb.center)
     no = number_of(complain(chat))
+    sender.run_once()
     clock.advance(hours=49)
     chat.send(f"回复 {no} 仍在调查中", user="o_li")
-    assert store.outbox_for_user("o_cit")[-1].kind == "text"  # no template configured: kept as text
-    ctx.notice_template = "TPL-NOTICE"
-    chat.send(f"回复 {no} 调查结束", user="o_li")
-    item = store.outbox_for_user("o_cit")[-1]
-    assert item.kind == "template" and item.payload["template_id"] == "TPL-NOTICE"
+    sender.run_once()  # no template configured: the text is kept, failed, for staff to see
+    assert "48 hours" in store.outbox_for_user("o_cit")[-1].last_error
+    fields = {"character_string1": "number", "thing2": "subject", "phrase3": "status", "time4": "time"}
+    standin.templates["TPL-NOTICE"] = list(fields)
+    config = Notifications(kind="template", template_id="TPL-NOTICE", fields=fields)
+    ctx.kb = dataclasses.replace(ctx.kb, center=ctx.kb.center.model_copy(update={"notifications": config}))
+    chat.send(f"办结 {no} 调查属实，已对窗口工作人员批评教育", user="o_li")
+    sender.run_once()
+    assert standin.accepted("/cgi-bin/message/template/send") == [{
+        "touser": "o_cit", "template_id": "TPL-NOTICE",
+        "data": {"character_string1": {"value": no}, "thing2": {"value": "投诉"}, "phrase3": {"value": "已办结"},
+                 "time4": {"value": "2026年11月25日 10:30"}}}]
 
 
 def test_handoff_and_reply_reach_wechat_through_the_api_stand_in(chat, store, staff, standin, settings_env):
@@ -278,3 +297,70 @@ def test_handoff_and_reply_reach_wechat_through_the_api_stand_in(chat, store, st
     chat.send(f"回复 {no} 您好，已约谈当事人", user="o_li")
     sender.run_once()
     assert any(c["touser"] == "o_cit" and "已约谈当事人" in c["text"]["content"] for c in standin.sent())
+
+
+def test_staff_replies_spend_the_citizen_s_five_texts_then_go_as_templates_until_the_citizen_writes(
+        chat, store, staff, clock, ctx, standin, settings_env):
+    import dataclasses
+
+    from bot.config import Settings
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+    from knowledge.schema import Notifications
+
+    settings = Settings.from_env(dict(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret",
+                                      WECHAT_API_BASE=standin.base))
+    fields = {"character_string1": "number", "phrase2": "status"}
+    standin.templates["TPL-NOTICE"] = list(fields)
+    config = Notifications(kind="template", template_id="TPL-NOTICE", fields=fields)
+    ctx.kb = dataclasses.replace(ctx.kb, center=ctx.kb.center.model_copy(update={"notifications": config}))
+    sender = OutboxSender(store, make_client(settings, store), lambda: ctx.kb.center)
+    no = number_of(complain(chat))
+    standin.user_wrote("o_cit")
+    sender.run_once()
+    for i in range(6):
+        clock.advance(minutes=1)
+        chat.send(f"回复 {no} 第{i + 1}次答复", user="o_li")
+        sender.run_once()
+
+    def to_citizen():
+        return [m["text"]["content"] for m in standin.accepted() if m["touser"] == "o_cit"]
+
+    assert [t.split("\n")[1] for t in to_citizen()] == [f"第{i}次答复" for i in range(1, 6)]
+    assert standin.accepted("/cgi-bin/message/template/send") == [{
+        "touser": "o_cit", "template_id": "TPL-NOTICE",
+        "data": {"character_string1": {"value": no}, "phrase2": {"value": "有新答复"}}}]
+    assert not [c for c in standin.calls if c.body.get("touser") == "o_cit" and not c.accepted]  # no 45047
+    chat.send(f"查询 {no}", user="o_cit")  # the citizen writes: five texts may follow again
+    standin.user_wrote("o_cit")
+    chat.send(f"回复 {no} 第7次答复", user="o_li")
+    sender.run_once()
+    assert to_citizen()[-1].split("\n")[1] == "第7次答复"
+
+
+def test_a_handoff_to_a_staff_member_whose_texts_are_used_goes_as_the_template_message(
+        chat, store, staff, clock, ctx, standin, settings_env):
+    import dataclasses
+
+    from bot.config import Settings
+    from bot.store.delivery import DeliveryStore
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+    from knowledge.schema import Notifications
+
+    settings = Settings.from_env(dict(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret",
+                                      WECHAT_API_BASE=standin.base))
+    fields = {"character_string1": "number", "thing2": "subject", "phrase3": "status", "time4": "time",
+              "thing5": "hint"}
+    standin.templates["TPL-NOTICE"] = list(fields)
+    config = Notifications(kind="template", template_id="TPL-NOTICE", fields=fields)
+    ctx.kb = dataclasses.replace(ctx.kb, center=ctx.kb.center.model_copy(update={"notifications": config}))
+    store.save_session("o_li", {})  # 李强 wrote; WeChat has already taken 5 texts to him since
+    DeliveryStore(store).spend("o_li")
+    no = number_of(complain(chat))
+    OutboxSender(store, make_client(settings, store), lambda: ctx.kb.center).run_once()
+    assert not [m for m in standin.sent() if m["touser"] == "o_li"]
+    assert [m for m in standin.accepted("/cgi-bin/message/template/send") if m["touser"] == "o_li"] == [{
+        "touser": "o_li", "template_id": "TPL-NOTICE",
+        "data": {"character_string1": {"value": no}, "thing2": {"value": "投诉"}, "phrase3": {"value": "待接单"},
+                 "time4": {"value": "2026年11月30日 17:30"}, "thing5": {"value": "回复“待办”查看详情"}}}]

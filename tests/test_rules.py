@@ -243,6 +243,25 @@ def test_extended_service_is_explained_recorded_and_confirmed_by_the_windows_a_h
     assert store.records.get(no)["rating_label"] == "非常满意"
 
 
+def test_an_appointments_messages_carry_its_number_time_and_a_short_status_for_a_template_message(
+        chat, store, staff, clock, ctx):
+    chat.send("我白天要上班，下班以后能来办理低保吗", user="o_late")
+    chat.send("王大妈", user="o_late")
+    no = number_of(chat.send("13700001111", user="o_late"))
+    chat.send(f"确认 {no} 11月25日18:00", user="o_zhao")
+    at = dt.datetime(2026, 11, 25, 18, 0, tzinfo=clock.now().tzinfo).timestamp()
+    clock.set(dt.datetime(2026, 11, 24, 16, 1))
+    run_jobs(ctx)
+    clock.set(dt.datetime(2026, 11, 25, 19, 5))
+    run_jobs(ctx)
+    notices = [i.payload.get("notice") for i in store.outbox_for_user("o_late")]
+    notices = [n for n in notices if n]  # the replies to the form carry none
+    assert [(n["status"], n["kind"]) for n in notices] == [("预约成功", "progress"), ("明日办理", "reminder"),
+                                                           ("待评价", "reminder")]
+    assert all(n["number"] == no and "预约办事" in n["subject"] for n in notices)
+    assert notices[0]["time"] == notices[1]["time"] == at  # the appointment's time, not when it was sent
+
+
 def test_an_appointment_goes_to_the_windows_b_holder_when_a_is_away(chat, store, staff, clock):
     store.set_away("赵敏", (clock.now() + dt.timedelta(days=3)).timestamp())
     chat.send("能不能约个延时服务", user="o_b")
