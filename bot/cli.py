@@ -13,23 +13,13 @@ import click
 import requests
 import yaml
 
-from bot.config import ConfigError, Settings
+from bot.cli_common import cli_settings, cli_store
+from bot.cli_kb import calendar, kb
+from bot.config import Settings
 from knowledge.loader import KnowledgeError, load
 from knowledge.schema import Menu
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _store(settings: Settings):
-    from bot.app import open_store
-    from handlers.clock import Clock
-
-    return open_store(settings, Clock())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,7 +40,7 @@ def run(host: str, port: int, workers: int) -> None:
     from bot.embedded_redis import ensure_server, stop_server
     from bot.supervisor import Supervisor
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         load(settings.knowledge_dir)
     except KnowledgeError as exc:
@@ -102,7 +92,7 @@ def embed() -> None:
     from knowledge import semantic
     from knowledge.matcher import Matcher
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         kb = load(settings.knowledge_dir)
     except KnowledgeError as exc:
@@ -125,7 +115,7 @@ def worker() -> None:
 
     from bot.kb_live import LiveBase
 
-    settings = _settings()
+    settings = cli_settings()
     holder = {"centerbot": build_context(settings)}
     LiveBase(settings, holder).start()  # the worker follows the base's changes like the web workers
     ctx = holder["centerbot"]
@@ -159,7 +149,7 @@ def _exchange(url: str, peer, user: str, text: str, **kw) -> str:
 
 def _show_outbox(settings: Settings, user: str, shown: set[str]) -> None:
     try:
-        items = _store(settings).outbox_for_user(user)
+        items = cli_store(settings).outbox_for_user(user)
     except Exception as exc:  # the store may be elsewhere; the chat still works without it
         click.echo(f"(outbox not readable: {type(exc).__name__})")
         return
@@ -176,7 +166,7 @@ def _show_outbox(settings: Settings, user: str, shown: set[str]) -> None:
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 def say(text: str, user: str, url: str) -> None:
     """Send one text message to a running bot and print the reply (and what the outbox queued)."""
-    settings = _settings()
+    settings = cli_settings()
     click.echo(_exchange(url, _peer(settings), user, text) or "(no passive reply)")
     _show_outbox(settings, user, set())
 
@@ -186,7 +176,7 @@ def say(text: str, user: str, url: str) -> None:
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 def chat(user: str, url: str) -> None:
     """A terminal chat that plays the WeChat server. Commands: /subscribe /unsubscribe /click KEY /quit."""
-    settings = _settings()
+    settings = cli_settings()
     peer = _peer(settings)
     shown: set[str] = {item.id for item in _safe_outbox(settings, user)}
     click.echo(_exchange(url, peer, user, "", kind="event", event="subscribe"))
@@ -213,7 +203,7 @@ def chat(user: str, url: str) -> None:
 
 def _safe_outbox(settings: Settings, user: str):
     try:
-        return _store(settings).outbox_for_user(user)
+        return cli_store(settings).outbox_for_user(user)
     except Exception:
         return []
 
@@ -256,9 +246,9 @@ def menu_push(path: str | None) -> None:
     """Create the custom menu through the WeChat API."""
     from bot.wechat_api import make_client
 
-    settings = _settings()
+    settings = cli_settings()
     m = _load_menu(path, settings)
-    client = make_client(settings, _store(settings))
+    client = make_client(settings, cli_store(settings))
     if client is None:
         raise click.ClickException("WECHAT_APP_ID and WECHAT_APP_SECRET are needed to push the menu")
     client.menu.create(menu_payload(m))
@@ -271,7 +261,7 @@ def menu_show(path: str | None) -> None:
     """Validate the menu and print the JSON that `push` would send."""
     import json
 
-    click.echo(json.dumps(menu_payload(_load_menu(path, _settings())), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(menu_payload(_load_menu(path, cli_settings())), ensure_ascii=False, indent=2))
 
 
 # -- staff and bookings ------------------------------------------------------------------------
@@ -288,7 +278,7 @@ def staff() -> None:
 @click.option("--backup", default="", help="name of the B holder who stands in (AB岗)")
 def staff_add(name: str, openid: str, role: str, backup: str) -> None:
     """Add or update a staff member."""
-    store = _store(_settings())
+    store = cli_store(cli_settings())
     if backup and store.staff(backup) is None:
         raise click.ClickException(f"no staff member named {backup}: add the backup first")
     store.add_staff(name, openid, role, backup)
@@ -298,7 +288,7 @@ def staff_add(name: str, openid: str, role: str, backup: str) -> None:
 @staff.command("list")
 def staff_list() -> None:
     """List the staff (openids shortened)."""
-    rows = _store(_settings()).staff_list()
+    rows = cli_store(cli_settings()).staff_list()
     if not rows:
         click.echo("no staff yet: centerbot staff add --name NAME --openid OPENID")
     for row in rows:
@@ -310,7 +300,7 @@ def staff_list() -> None:
 @click.argument("name")
 def staff_remove(name: str) -> None:
     """Remove a staff member (not while they are someone's backup: the A/B post would be left empty)."""
-    store = _store(_settings())
+    store = cli_store(cli_settings())
     backs_up = [row["name"] for row in store.staff_list() if row.get("backup") == name]
     if backs_up:
         raise click.ClickException(f"{name} is the backup of {', '.join(backs_up)}: give them another first")
@@ -326,7 +316,7 @@ def staff_passwd(name: str, password: str) -> None:
     """Set a staff member's console password (only its hash is stored)."""
     if len(password) < 8:
         raise click.ClickException("a console password has at least 8 characters")
-    store = _store(_settings())
+    store = cli_store(cli_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}")
     store.set_password(name, password)
@@ -342,7 +332,7 @@ def staff_away(name: str, until: str | None) -> None:
 
     from handlers.clock import CST
 
-    store = _store(_settings())
+    store = cli_store(cli_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}")
     if until is None:
@@ -361,7 +351,7 @@ def staff_away(name: str, until: str | None) -> None:
 @click.argument("name")
 def staff_bind_code(name: str) -> None:
     """A one-time code (valid 24 h) the staff member sends as "绑定 <code>" to bind their own WeChat."""
-    store = _store(_settings())
+    store = cli_store(cli_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}: add them first (any placeholder openid)")
     code = store.access.issue_bind_code(name)
@@ -377,13 +367,13 @@ def bookings(day: str | None) -> None:
     from handlers.clock import Clock
     from handlers.privacy import mask_phones
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         date = dt.date.fromisoformat(day) if day else Clock().today()
     except ValueError:
         raise click.BadParameter(f"'{day}' is not a date like 2026-11-25") from None
     names = {r.id: r.name for r in load(settings.knowledge_dir).resources.values()}
-    rows = sorted(_store(settings).bookings.of_day(date.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
+    rows = sorted(cli_store(settings).bookings.of_day(date.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
     click.echo(f"{len(rows)} booking(s) on {date.isoformat()}")
     for b in rows:
         click.echo(f"{b['code']}  {names.get(b['resource'], b['resource'])}  {b['start']}-{b['end']}  "
@@ -401,7 +391,7 @@ def outbox() -> None:
 @click.option("--limit", default=20, show_default=True)
 def outbox_list(which: str, limit: int) -> None:
     """List outbox messages (openids shortened; contents to the first 40 characters)."""
-    store = _store(_settings())
+    store = cli_store(cli_settings())
     click.echo(" ".join(f"{k}={v}" for k, v in store.outbox_counts().items()))
     for item in store.outbox_list(which, limit):
         content = str(item.payload.get("content", ""))[:40].replace("\n", " ")
@@ -416,7 +406,7 @@ def outbox_user(openid: str) -> None:
     in all, and template or subscribe messages sent instead; then their recent outbox messages."""
     from bot.store.delivery import DeliveryStore
 
-    store = _store(_settings())
+    store = cli_store(cli_settings())
     counts = DeliveryStore(store).counts(openid)
     click.echo(f"customer-service texts since the user last wrote: {counts['used']} of {counts['limit']}; "
                f"in all: {counts['total']}; template or subscribe messages instead: {counts['fallbacks']}")
@@ -424,8 +414,6 @@ def outbox_user(openid: str) -> None:
         content = str(item.payload.get("content", ""))[:40].replace("\n", " ")
         click.echo(f"{item.id[:12]}  {item.status:8s} tries={item.attempts}  {content}  {item.last_error}")
 
-
-from bot.cli_kb import calendar, kb  # noqa: E402  (the keepers' commands use the helpers above)
 
 main.add_command(kb)
 main.add_command(calendar)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import _settings, _store
+from bot.cli_common import cli_settings, cli_store
 from bot.config import Settings
 from knowledge.loader import KnowledgeError, load
 
@@ -22,7 +22,7 @@ def kb() -> None:
 @click.option("--on", "on", help="look 90 days ahead from this day, YYYY-MM-DD (default: today)")
 def kb_check(directory: str | None, on: str | None) -> None:
     """Validate the knowledge base and print every problem at once."""
-    root = Path(directory) if directory else _settings().knowledge_dir
+    root = Path(directory) if directory else cli_settings().knowledge_dir
     try:
         base = load(root)
     except KnowledgeError as exc:
@@ -51,9 +51,9 @@ def _calendar_warnings(base, day=None) -> list[str]:
         from bot.store.calendar import CalendarStore
         from bot.embedded_redis import SOCKET, _alive
 
-        settings = _settings()
+        settings = cli_settings()
         if settings.redis_url or _alive(settings.data_dir / SOCKET):  # never start a store just to check
-            store = _store(settings)
+            store = cli_store(settings)
             store.ping()
             source = CalendarStore(store)
         else:
@@ -68,7 +68,7 @@ def _calendar_warnings(base, day=None) -> list[str]:
 def _kstore(settings: Settings):
     from bot import kb_live
 
-    return kb_live.stores(settings, _store(settings).r)
+    return kb_live.stores(settings, cli_store(settings).r)
 
 
 def _who() -> str:
@@ -110,7 +110,7 @@ def kb_import(file: str, check: bool, replace: bool, window: str | None) -> None
     from knowledge import importer
 
     started = _time.monotonic()
-    settings = _settings()
+    settings = cli_settings()
     kstore, _shared = _kstore(settings)
     try:
         _version, base = kb_live.load_current(settings, kstore, allow_empty=True)
@@ -160,7 +160,7 @@ def kb_export(file: str) -> None:
     from bot import kb_live
     from knowledge import importer
 
-    settings = _settings()
+    settings = cli_settings()
     kstore, _shared = _kstore(settings)
     try:
         _version, base = kb_live.load_current(settings, kstore)
@@ -176,7 +176,7 @@ def kb_reload() -> None:
     make every running process reload it (an invalid base is refused; the old one keeps answering)."""
     from bot import kb_live
 
-    settings = _settings()
+    settings = cli_settings()
     kstore, _shared = _kstore(settings)
     try:
         _version, base = kb_live.load_current(settings, kstore)
@@ -195,7 +195,7 @@ def kb_history(limit: int) -> None:
     """The latest changes of the base: number, when, who, what."""
     import datetime as _dt
 
-    settings = _settings()
+    settings = cli_settings()
     kstore, _shared = _kstore(settings)
     for c in kstore.changes(limit):
         when = _dt.datetime.fromtimestamp(c.when).strftime("%Y-%m-%d %H:%M")
@@ -209,7 +209,7 @@ def kb_revert(number: int) -> None:
     from bot import kb_live
     from bot.store.knowledge import Conflict
 
-    settings = _settings()
+    settings = cli_settings()
     kstore, _shared = _kstore(settings)
     try:
         change = kstore.revert(number, _who(), validate=kb_live.validator(settings))
@@ -226,7 +226,7 @@ def kb_revert(number: int) -> None:
 @click.option("--limit", default=50, show_default=True)
 def kb_unanswered(limit: int) -> None:
     """Questions the knowledge base could not answer, most asked first."""
-    rows = _store(_settings()).unanswered(limit)
+    rows = cli_store(cli_settings()).unanswered(limit)
     if not rows:
         click.echo("no unanswered questions")
     for question, count in rows:
@@ -249,9 +249,9 @@ def kb_referrals(since: str, until: str | None) -> None:
             raise click.BadParameter(f"'{text}' is not a date like 2026-11-01") from None
 
     end = day_start(until) + 86400 if until else None
-    settings = _settings()
+    settings = cli_settings()
     units = {u.id: u.name for u in load(settings.knowledge_dir).center.units}
-    rows = _store(settings).referrals(day_start(since), end)
+    rows = cli_store(settings).referrals(day_start(since), end)
     click.echo(f"{len(rows)} referral(s) since {since}")
     for row in rows:
         when = dt.datetime.fromtimestamp(row["time"], CST).strftime("%Y-%m-%d %H:%M")
@@ -290,7 +290,7 @@ def calendar_import(file, yes: bool, by: str) -> None:
     from bot.calendar_import import preview, save
     from knowledge.holiday_notice import NoticeError
 
-    ctx = build_context(_settings())
+    ctx = build_context(cli_settings())
     try:
         seen = preview(ctx, file.read())
     except NoticeError as exc:
@@ -312,7 +312,7 @@ def calendar_show(days: int) -> None:
     from bot.calendar_import import missing_years
     from bot.store.calendar import CalendarStore
 
-    ctx = build_context(_settings())
+    ctx = build_context(cli_settings())
     for year in CalendarStore(ctx.store).years():
         data = CalendarStore(ctx.store).year(year) or {}
         click.echo(f"{year}: imported by {data.get('by', '?')}, {len(data.get('holidays', {}))} days off, "

@@ -16,7 +16,7 @@ from bot.console_sessions import staff_stamp
 from bot.exports import csv_bytes
 from bot.store.calendar import CalendarStore
 from knowledge.holiday_notice import NoticeError
-from handlers import applications, appointments, booking, records
+from handlers import applications, appointments, booking, booking_staff, records
 from handlers.privacy import mask_phones
 from handlers.slots import Rules
 
@@ -362,7 +362,7 @@ def bookings_week():
                   bookings=sorted(week_bookings, key=lambda b: (b["date"], b["start"])), pending=pending,
                   prev=(start - dt.timedelta(days=7)).isoformat(), next=(start + dt.timedelta(days=7)).isoformat(),
                   mask=mask_phones, full=sees_all(), now=c.clock.timestamp(),
-                  can_decide=lambda b: booking.may_decide(c, g.staff, c.kb.resources[b["resource"]]))
+                  can_decide=lambda b: booking_staff.may_decide(c, g.staff, c.kb.resources[b["resource"]]))
 
 
 @bp.route("/bookings/new", methods=["GET", "POST"])
@@ -387,7 +387,7 @@ def booking_action(code: str, action: str):
     verbs = {"approve": "同意", "decline": "拒绝", "no-show": "爽约"}
     if action not in verbs:
         abort(404)
-    _, message = booking.decide(ctx(), g.staff, verbs[action], code.upper(), request.form.get("reason", "").strip())
+    _, message = booking_staff.decide(ctx(), g.staff, verbs[action], code.upper(), request.form.get("reason", "").strip())
     flash(message)
     back = request.referrer or ""
     return redirect(back if back.startswith(request.host_url + "staff/") else url_for("console.bookings_week"))

@@ -82,6 +82,6 @@ def link_citizen(ctx: Context, openid: str, record: dict, last4: str) -> bool:
 def page_values(ctx: Context, record: dict) -> dict[str, Any]:
     matter = ctx.kb.matters.get(record.get("matter") or "")
     return {"r": record, "m": matter, "window": ctx.kb.center.window(matter.window) if matter else None,
-            "center": ctx.kb.center, "created": records._date(record["created"]), "due": records._date(record["due"]),
-            "closed": records._date(record["closed"]) if record.get("closed") else "",
+            "center": ctx.kb.center, "created": records.day_text(record["created"]), "due": records.day_text(record["due"]),
+            "closed": records.day_text(record["closed"]) if record.get("closed") else "",
             "days": record.get("days"), "labels": records.STATUS_LABEL}

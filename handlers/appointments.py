@@ -123,7 +123,7 @@ def _next(message: Message, session: dict[str, Any], ctx: Context, intro: str = 
                                window=window.id, a=window.a or "", b=window.b or "", wanted=form["when"],
                                mode=form["mode"])
     return Reply(ctx.render("appointments/recorded.txt", r=record, matter=matter, window=window, what=what,
-                            due=records._date(record["due"])))
+                            due=records.day_text(record["due"])))
 
 
 def _ask(session: dict[str, Any], ctx: Context, slot: str, retry: bool = False) -> Reply:
@@ -155,7 +155,7 @@ def confirm(ctx: Context, staff: dict, no: str, when_text: str, propose: bool = 
                                  "或：改约 编号 周六上午9点。")
     old = dict(record)
     label = f"{when.month}月{when.day}日{when:%H:%M}"
-    due = records._ts(records.due_at(ctx, 0, when))
+    due = records.timestamp_of(records.due_at(ctx, 0, when))
     ctx.store.records.update(record["no"], {"status": "in_progress", "at": when.timestamp(), "at_text": label,
                                             "due": max(due, when.timestamp())},
                              _event(ctx, staff["name"], "另约时间" if propose else "确认预约时间", label),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import booking, center, consult, intent, records
+from handlers import booking, center, consult, intent, record_form, records
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -21,9 +21,9 @@ CLICKS = {
     "HELP": lambda m, s, c: Reply(help_text(c)),
     "BOOK": lambda m, s, c: booking.start(s, c),
     "MY_BOOKINGS": lambda m, s, c: booking.my_bookings(m, s, c),
-    "REPORT": lambda m, s, c: records.start(s, c, "help", "", m),
-    "DELEGATION": lambda m, s, c: records.start(s, c, "delegation", "", m),
-    "MY_RECORDS": lambda m, s, c: records.handle(m.__class__(openid=m.openid, kind="text", text="我的办件"), s, c),
+    "REPORT": lambda m, s, c: record_form.start(s, c, "help", "", m),
+    "DELEGATION": lambda m, s, c: record_form.start(s, c, "delegation", "", m),
+    "MY_RECORDS": lambda m, s, c: record_form.handle(m.__class__(openid=m.openid, kind="text", text="我的办件"), s, c),
 }
 
 

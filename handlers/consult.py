@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from handlers import records
+from handlers import record_form
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
@@ -117,7 +117,7 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         return referral(message.text, result.unit, ctx)
     if result.outcome == "report":
         if ctx.kb.center.records is not None:  # 首问负责: record it and hand it to staff
-            return records.start(session, ctx, records.classify(message.text), message.text, message)
+            return record_form.start(session, ctx, record_form.classify(message.text), message.text, message)
         return Reply(ctx.render("consult/report.txt", center=ctx.kb.center))
     return fallback(message.text, ctx)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from handlers import appointments, booking, center, common, consult, records, staff
+from handlers import appointments, booking, center, common, consult, record_form, records, staff
 from handlers.consult import with_line
 from handlers.context import Context
 from handlers.message import Message, Reply
@@ -37,27 +37,27 @@ FLOWS: dict[str, Step] = {
     consult.CHECK: consult.on_check,
     booking.FORM: booking.on_form,
     booking.PICK_CANCEL: booking.on_pick_cancel,
-    records.FORM: records.on_form,
-    records.RATE_REASON: records.on_rate_reason,
+    records.FORM: record_form.on_form,
+    records.RATE_REASON: record_form.on_rate_reason,
     appointments.FORM: appointments.on_form,
 }
 
 # The forms (slots with a validator and a prompt each) and the line that brings a parked one back.
 FORMS: dict[str, Callable[[Session, Context], str]] = {
     booking.FORM: booking.reminder,
-    records.FORM: records.reminder,
+    records.FORM: record_form.reminder,
 }
 
 HANDLERS: list[Handler] = [
     Handler("event", lambda m, s, c: m.kind == "event", common.on_event),
     Handler("media", lambda m, s, c: not m.has_text, common.on_media),
     Handler("global", common.is_global_word, common.on_global_word),
-    Handler("withdraw", records.is_withdrawal, records.on_withdrawal),
+    Handler("withdraw", record_form.is_withdrawal, record_form.on_withdrawal),
     Handler("staff", staff.matches, staff.handle),
     Handler("form", lambda m, s, c: s.get("flow") in FORMS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
     Handler("appointment", appointments.matches, appointments.start),
     Handler("booking", booking.matches, booking.handle),
-    Handler("records", records.matches, records.handle),
+    Handler("records", record_form.matches, record_form.handle),
     Handler("flow", lambda m, s, c: s.get("flow") in FLOWS, lambda m, s, c: FLOWS[s["flow"]](m, s, c)),
     Handler("material-check", consult.is_check_request, consult.start_check),
     Handler("who", center.asks_who, center.who_handles),

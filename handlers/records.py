@@ -7,10 +7,9 @@ import datetime as dt
 import re
 from typing import Any
 
-from handlers import center, intent, names, notify
+from handlers import intent, names, notify
 from handlers.contact import PHONE
 from handlers.context import Context
-from handlers.message import Message, Reply
 from handlers.privacy import mask_phones
 from knowledge.schema import RecordType
 
@@ -25,27 +24,12 @@ RATINGS = ("非常满意", "满意", "基本满意", "不满意", "非常不满�
 MAX_EXTENSION_DAYS = 30  # working days a staff member may extend a record by
 MAX_LEADER_EXTENSION_DAYS = 250  # a leader may approve up to about a year
 
-_VISIT = r"记者|媒体|采访|来访参观|考察团|代表团|参观考察|考察学习|学习考察|来中心参观|想来参观|参观学习"
-_TRIGGERS = [("visit", re.compile(_VISIT)), ("consultation", re.compile(r"^(我要|我想)?留言")),
-             ("report", re.compile(r"举报")), ("complaint", re.compile(r"投诉|态度|乱收费|推诿|不作为|刁难|服务差|踢皮球|推来推去")),
-             ("suggestion", re.compile(r"建议|意见")), ("help", re.compile(r"求助|帮帮|救救|反映|坏了|没人管|没人修"))]
-_START = intent.RECORD_START
-_LEAD = re.compile(intent.RECORD_LEAD.pattern + "|" + _VISIT)
-_DELEGATE = intent.DELEGATE
-_MINE = intent.RECORDS_MINE
-_QUERY = intent.RECORD_QUERY
-_CONDUCT = re.compile(r"(收了|收取了|要了|索要|拿了)[^，。,；;？?]{0,8}(钱|费|红包|礼|好处)|收我[^，。,；;？?]{0,8}(钱|费)"
+DELEGATE = intent.DELEGATE
+CONDUCT = re.compile(r"(收了|收取了|要了|索要|拿了)[^，。,；;？?]{0,8}(钱|费|红包|礼|好处)|收我[^，。,；;？?]{0,8}(钱|费)"
                       r"|好处费|红包|礼金|吃拿卡要|乱收费|态度|刁难|推诿|不作为|骂人|辱骂")
-_ACCUSE = re.compile(r"^(我要|我想|我来)?(投诉|举报)")  # "投诉代办员…" is a complaint, not a delegation request
-_STAFF_WORDS = re.compile(r"代办员|工作人员|窗口|办事员|干部|领导|帮办员|首问")
-_WITHDRAW_NO = re.compile(r"^(?:撤销|撤回|取消)(?:代办|帮办|委托|办件)?\s*([A-Z]{2}\d{8}-\d{4,})$", re.I)
-_WITHDRAW_WORDS = re.compile(r"(撤销|撤回|取消|不用|不要|不需要|不想)(让|请|麻烦|叫)?(你们|您们|中心)?(帮我|给我|替我)?(再)?"
-                             r"(代办|帮办|委托)"
-                             r"|(代办|帮办|委托)(申请)?(我)?(不办了|不要了|不用了|不需要了|撤销|撤回|取消)")
 # what a delegation request says besides its matter ("请你们帮我代办低保申请" -> "低保申请")
 _DELEGATION_WORDS = re.compile(r"我要|我想|想请|请|麻烦|你们|您们|中心|帮我|替我|给我|帮忙|申请|办理|一下|服务|帮办|代办|"
                                r"帮.{0,2}办|代.{0,2}办|[，,。！!、\s]")
-_ANONYMOUS = re.compile(r"^(匿名|不留名|不想留名|不方便留名|不说)$")
 
 
 # -- dates ----------------------------------------------------------------------------------------------
@@ -68,11 +52,11 @@ def add_working_minutes(ctx: Context, start: dt.datetime, minutes: int) -> dt.da
         at = ctx.calendar.next_opening(end)
 
 
-def _ts(at: dt.datetime) -> float:
+def timestamp_of(at: dt.datetime) -> float:
     return at.timestamp()
 
 
-def _date(ts: float) -> str:
+def day_text(ts: float) -> str:
     d = dt.datetime.fromtimestamp(float(ts))
     return f"{d.month}月{d.day}日"
 
@@ -157,10 +141,10 @@ def _tell_staff(ctx: Context, name: str, text: str, dedup: str, record: dict, st
     label = ctx.kb.center.records.types[record["type"]].label
     notice = notify.Notice(number=record["no"], subject=(label,), status=status, time=float(record["due"]),
                            hint=("回复“待办”查看详情",), kind=kind)
-    _send_staff(ctx, name, text, dedup, notice)
+    send_staff(ctx, name, text, dedup, notice)
 
 
-def _send_staff(ctx: Context, name: str, text: str, dedup: str, notice: notify.Notice) -> None:
+def send_staff(ctx: Context, name: str, text: str, dedup: str, notice: notify.Notice) -> None:
     member = ctx.store.staff(name) if name else None
     if member:
         ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
@@ -168,7 +152,7 @@ def _send_staff(ctx: Context, name: str, text: str, dedup: str, notice: notify.N
                           dedup=f"{dedup}:{member['openid']}")
 
 
-def _event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any]:
+def event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any]:
     return {"at": ctx.clock.timestamp(), "who": who, "action": action, "note": note}
 
 
@@ -195,12 +179,12 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     no = ctx.store.records.next_number(kind.prefix, now.strftime("%Y%m%d"))
     fields = {"no": no, "type": kind_id, "status": "new", "openid": openid, "content": content[:1000],
               "name": name, "phone": phone, "responder": responder, "created": now.timestamp(),
-              "due": _ts(due), **extra}
+              "due": timestamp_of(due), **extra}
     note = f"首问责任人：{responder or '领导'}"
     if extra.get("registered_by"):
         note = f"{extra.get('channel', '电话')}登记（{extra['registered_by']}）；{note}"
-    got, created = ctx.store.records.create(no, fields, _event(ctx, extra.get("registered_by") or "系统", "登记", note),
-                                            _ts(due), idempotency)
+    got, created = ctx.store.records.create(no, fields, event(ctx, extra.get("registered_by") or "系统", "登记", note),
+                                            timestamp_of(due), idempotency)
     record = ctx.store.records.get(got)
     if created or not ctx.store.records.marked(got, "registered"):
         # also when the request that created it died before telling and scheduling (WeChat's retry of
@@ -219,7 +203,7 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
         _hand_off(ctx, record, responder)
     if kind.leaders or not responder or record.get("avoid") or record.get("conduct"):
         text = ctx.render("records/leaders_summary.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
-                          due=_date(record["due"]))
+                          due=day_text(record["due"]))
         for leader in cfg.leaders:
             if leader != responder:  # the leader handling it has the hand-off: one message per event
                 _tell_staff(ctx, leader, text, f"rec:{no}:leaders", record, "新办件")
@@ -227,14 +211,14 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
     if responder and responder == a and b and b not in (record.get("avoid") or ()):
         created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
         ctx.store.schedule({"kind": "record_takeover", "no": no},
-                           _ts(add_working_minutes(ctx, created, cfg.takeover_minutes)))
+                           timestamp_of(add_working_minutes(ctx, created, cfg.takeover_minutes)))
     _schedule_deadlines(ctx, record)
 
 
 def _hand_off(ctx: Context, record: dict, to: str) -> None:
     kind = ctx.kb.center.records.types[record["type"]]
     text = ctx.render("records/handoff.txt", r=record, kind=kind, phone=mask_phones(record.get("phone", "")),
-                      due=_date(record["due"]), summary=record["content"][:60])
+                      due=day_text(record["due"]), summary=record["content"][:60])
     _tell_staff(ctx, to, text, f"rec:{record['no']}:handoff:{to}", record, "待接单", kind="result")
 
 
@@ -246,7 +230,7 @@ def _schedule_deadlines(ctx: Context, record: dict) -> None:
         prev -= dt.timedelta(days=1)
     yellow = dt.datetime.combine(prev, ctx.kb.center.hours.periods[0].start, due.tzinfo)
     if ctx.clock.now() < yellow < due:
-        ctx.store.schedule({"kind": "record_yellow", "no": record["no"], "due": record["due"]}, _ts(yellow))
+        ctx.store.schedule({"kind": "record_yellow", "no": record["no"], "due": record["due"]}, timestamp_of(yellow))
     ctx.store.schedule({"kind": "record_red", "no": record["no"], "due": record["due"]}, float(record["due"]))
 
 
@@ -288,7 +272,7 @@ def register(ctx: Context, staff: dict, kind_id: str, name: str, phone: str, con
         avoid = named_staff(ctx, content)
         if avoid:
             extra["avoid"] = avoid
-        if _CONDUCT.search(content):
+        if CONDUCT.search(content):
             extra["conduct"] = "1"
     record, _ = create(ctx, kind_id, "", content, name or "匿名", phone, f"staff:{staff['name']}:{idempotency}",
                        **extra)
@@ -316,7 +300,7 @@ def take(ctx: Context, staff: dict, no: str) -> dict:
     record = _load_for(ctx, staff, no)
     now = ctx.clock.timestamp()
     ctx.store.records.update(record["no"], {"status": "in_progress", "taken": now, "responder": staff["name"]},
-                             _event(ctx, staff["name"], "接单"), staff=record.get("responder", ""),
+                             event(ctx, staff["name"], "接单"), staff=record.get("responder", ""),
                              new_staff=staff["name"])
     template = "records/delegation_accepted.txt" if record["type"] == "delegation" else "records/taken.txt"
     _tell(ctx, record, ctx.render(template, r=record, staff=staff), f"rec:{record['no']}:taken", "已受理")
@@ -326,7 +310,7 @@ def take(ctx: Context, staff: dict, no: str) -> dict:
 def resume(ctx: Context, staff: dict, no: str) -> dict:
     """Materials complete after a 补正 notice: the case is handled again (办理中)."""
     record = _load_for(ctx, staff, no)
-    ctx.store.records.update(record["no"], {"status": "in_progress"}, _event(ctx, staff["name"], "材料齐全，办理中"))
+    ctx.store.records.update(record["no"], {"status": "in_progress"}, event(ctx, staff["name"], "材料齐全，办理中"))
     _tell(ctx, record, ctx.render("records/resumed.txt", r=record), f"rec:{record['no']}:resumed", "办理中")
     return ctx.store.records.get(record["no"])
 
@@ -334,14 +318,14 @@ def resume(ctx: Context, staff: dict, no: str) -> dict:
 def reply(ctx: Context, staff: dict, no: str, text: str) -> dict:
     record = _load_for(ctx, staff, no)
     n = len(ctx.store.records.history(record["no"]))
-    ctx.store.records.update(record["no"], {}, _event(ctx, staff["name"], "回复", text))
+    ctx.store.records.update(record["no"], {}, event(ctx, staff["name"], "回复", text))
     reached = _tell(ctx, record, ctx.render("records/reply.txt", r=record, text=text),
                     f"rec:{record['no']}:reply:{n}", "有新答复", kind="result")
     if not reached:
         ctx.store.records.update(record["no"], {"callback": "1"},
-                                 _event(ctx, "系统", "未能通过微信送达", "请电话回复群众"))
+                                 event(ctx, "系统", "未能通过微信送达", "请电话回复群众"))
     elif record.get("callback"):
-        ctx.store.records.update(record["no"], {"callback": ""}, _event(ctx, "系统", "已通过微信送达"))
+        ctx.store.records.update(record["no"], {"callback": ""}, event(ctx, "系统", "已通过微信送达"))
     return ctx.store.records.get(record["no"])
 
 
@@ -352,7 +336,7 @@ def transfer(ctx: Context, staff: dict, no: str, to: str) -> dict:
     if to in (record.get("avoid") or ()):
         raise NotAllowed(f"{record['no']} 反映的是{to}本人的问题，按回避规定不能转给{to}办理。")
     ctx.store.records.update(record["no"], {"responder": to, "status": "new"},
-                             _event(ctx, staff["name"], "转办", f"转给{to}"), staff=record.get("responder", ""),
+                             event(ctx, staff["name"], "转办", f"转给{to}"), staff=record.get("responder", ""),
                              new_staff=to)
     record = ctx.store.records.get(record["no"])
     _hand_off(ctx, record, to)
@@ -363,7 +347,7 @@ def transfer(ctx: Context, staff: dict, no: str, to: str) -> dict:
 def finish(ctx: Context, staff: dict, no: str, result: str) -> dict:
     record = _load_for(ctx, staff, no)
     ctx.store.records.update(record["no"], {"status": "done", "result": result, "closed": ctx.clock.timestamp()},
-                             _event(ctx, staff["name"], "办结", result), staff=record.get("responder", ""), close=True)
+                             event(ctx, staff["name"], "办结", result), staff=record.get("responder", ""), close=True)
     record = ctx.store.records.get(record["no"])
     _unschedule_deadlines(ctx, record)
     if record["openid"]:
@@ -384,7 +368,7 @@ def terminate(ctx: Context, staff: dict, no: str, reason: str) -> dict:
                 f"{i}. {r}" for i, r in enumerate(TERMINATION_REASONS, 1)))
     ctx.store.records.update(record["no"], {"status": "terminated", "reason": reason,
                                             "closed": ctx.clock.timestamp()},
-                             _event(ctx, staff["name"], "终止", reason), staff=record.get("responder", ""), close=True)
+                             event(ctx, staff["name"], "终止", reason), staff=record.get("responder", ""), close=True)
     record = ctx.store.records.get(record["no"])
     _unschedule_deadlines(ctx, record)
     _tell(ctx, record, ctx.render("records/terminated.txt", r=record), f"rec:{record['no']}:terminated", "已终止",
@@ -408,7 +392,7 @@ def withdraw(ctx: Context, openid: str, no: str) -> tuple[dict | None, str]:
                                 label=STATUS_LABEL[record["status"]])
     done = ctx.store.records.update_once(
         record["no"], "withdrawn", {"status": "terminated", "reason": WITHDRAWN, "closed": ctx.clock.timestamp()},
-        _event(ctx, "群众", "终止", WITHDRAWN), when=lambda r: r["status"] in OPEN,
+        event(ctx, "群众", "终止", WITHDRAWN), when=lambda r: r["status"] in OPEN,
         staff=record.get("responder", ""), close=True)
     if done == "skipped":
         return None, ctx.render("records/withdraw_refused.txt", r=record, why="closed", label="已结束")
@@ -445,9 +429,9 @@ def extend(ctx: Context, staff: dict, no: str, days: int, reason: str) -> dict:
         raise NotAllowed(f"{record['no']} 已有一项延期申请（{pending['days']}个工作日）正等待领导审批，请勿重复申请。")
     request = {"days": days, "reason": reason, "by": staff["name"], "at": ctx.clock.timestamp()}
     ctx.store.records.update(record["no"], {"extension": request},
-                             _event(ctx, staff["name"], "申请延期", f"{days}个工作日：{reason}"))
+                             event(ctx, staff["name"], "申请延期", f"{days}个工作日：{reason}"))
     record = ctx.store.records.get(record["no"])
-    text = ctx.render("records/extension_request.txt", r=record, x=request, due=_date(record["due"]))
+    text = ctx.render("records/extension_request.txt", r=record, x=request, due=day_text(record["due"]))
     for leader in ctx.kb.center.records.leaders:
         _tell_staff(ctx, leader, text, f"rec:{record['no']}:extreq:{request['at']}", record, "待审批")
     return record
@@ -465,7 +449,7 @@ def decide_extension(ctx: Context, staff: dict, no: str, approve: bool, note: st
         return _apply_extension(ctx, record, int(pending["days"]), pending["reason"], pending["by"], staff["name"],
                                 once=f"ext:{pending['at']}")
     done = ctx.store.records.update_once(record["no"], f"ext:{pending['at']}", {"extension": ""},
-                                         _event(ctx, staff["name"], "不同意延期", note))
+                                         event(ctx, staff["name"], "不同意延期", note))
     if done == "applied":
         _tell_staff(ctx, pending["by"], ctx.render("records/extension_declined.txt", r=record, x=pending, note=note,
                                                    leader=staff["name"]), f"rec:{record['no']}:extno:{pending['at']}",
@@ -476,11 +460,11 @@ def decide_extension(ctx: Context, staff: dict, no: str, approve: bool, note: st
 def _apply_extension(ctx: Context, record: dict, days: int, reason: str, asked_by: str, approved_by: str,
                      once: str | None = None) -> dict:
     old_due = dt.datetime.fromtimestamp(float(record["due"]), ctx.clock.now().tzinfo)
-    due = _ts(due_at(ctx, days, old_due))
+    due = timestamp_of(due_at(ctx, days, old_due))
     note = f"{days}个工作日：{reason}" + (f"（{approved_by}批准）" if approved_by != asked_by else "")
     once = once or f"ext:self:{ctx.clock.timestamp()}"
     done = ctx.store.records.update_once(record["no"], once, {"due": due, "extension": ""},
-                                         _event(ctx, approved_by, "延期", note), when=lambda r: r["status"] in OPEN,
+                                         event(ctx, approved_by, "延期", note), when=lambda r: r["status"] in OPEN,
                                          due=due)
     if done == "skipped":
         raise NotAllowed(f"{record['no']} 已结束，不能再延期。")
@@ -488,10 +472,10 @@ def _apply_extension(ctx: Context, record: dict, days: int, reason: str, asked_b
     record = ctx.store.records.get(record["no"])
     _schedule_deadlines(ctx, record)
     _tell(ctx, record, ctx.render("records/extended.txt", r=record, days=days, reason=reason,
-                                  due=_date(record["due"])), f"rec:{record['no']}:extended:{record['due']}", "已延期")
+                                  due=day_text(record["due"])), f"rec:{record['no']}:extended:{record['due']}", "已延期")
     if asked_by != approved_by:
         _tell_staff(ctx, asked_by, ctx.render("records/extension_approved.txt", r=record, days=days,
-                                              leader=approved_by, due=_date(record["due"])),
+                                              leader=approved_by, due=day_text(record["due"])),
                     f"rec:{record['no']}:extok:{record['due']}", record, "延期获批")
     return record
 
@@ -508,7 +492,7 @@ def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> tuple[di
                          "按一次性告知制度，不能再次发出补正通知；如确有遗漏，请报领导后当面或电话向申请人说明。")
     done = ctx.store.records.update_once(record["no"], "correction",
                                          {"status": "awaiting_materials", "missing": items},
-                                         _event(ctx, staff["name"], "补正告知", "、".join(items)),
+                                         event(ctx, staff["name"], "补正告知", "、".join(items)),
                                          when=lambda r: not r.get("missing") and r["status"] in OPEN)
     if done == "skipped":
         raise NotAllowed(f"{record['no']} 的补正告知已经发出，不能再次发出。")
@@ -518,7 +502,7 @@ def correction(ctx: Context, staff: dict, no: str, items: list[str]) -> tuple[di
                     f"rec:{record['no']}:correction", "需补正材料")
     if not reached:
         ctx.store.records.update(record["no"], {"callback": "1"},
-                                 _event(ctx, "系统", "补正告知未能通过微信送达", "请电话告知申请人"))
+                                 event(ctx, "系统", "补正告知未能通过微信送达", "请电话告知申请人"))
     return record, reached
 
 
@@ -542,7 +526,7 @@ def run_job(ctx: Context, job: dict) -> bool:
                     and b not in (r.get("avoid") or ()))
 
         done = ctx.store.records.update_once(record["no"], "takeover", {"responder": b},
-                                             _event(ctx, "系统", "转B岗", f"{a}未在时限内接单"),
+                                             event(ctx, "系统", "转B岗", f"{a}未在时限内接单"),
                                              when=applies, staff=a, new_staff=b)
         if done != "skipped":
             _hand_off(ctx, ctx.store.records.get(record["no"]), b)
@@ -553,12 +537,12 @@ def run_job(ctx: Context, job: dict) -> bool:
 
     color = "yellow" if job["kind"] == "record_yellow" else "red"
     done = ctx.store.records.update_once(record["no"], f"{color}:{job.get('due')}", {color: ctx.clock.timestamp()},
-                                         _event(ctx, "系统", "黄牌预警" if color == "yellow" else "红牌超期"),
+                                         event(ctx, "系统", "黄牌预警" if color == "yellow" else "红牌超期"),
                                          when=applies)
     if done == "skipped":
         return False
     record = ctx.store.records.get(record["no"])
-    text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=_date(job["due"]))
+    text = ctx.render(f"records/{color}.txt", r=record, kind=kind, due=day_text(job["due"]))
     _tell_staff(ctx, record.get("responder", ""), text, f"rec:{record['no']}:{color}:{job['due']}", record,
                 "即将到期" if color == "yellow" else "已超期", kind="progress" if color == "yellow" else "result")
     if color == "red":
@@ -567,113 +551,6 @@ def run_job(ctx: Context, job: dict) -> bool:
                 _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}", record, "已超期",
                             kind="result")
     return done == "applied"
-
-
-# -- the citizen's side ------------------------------------------------------------------------------
-def is_withdrawal(message: Message, session: dict[str, Any], ctx: Context) -> bool:
-    """`撤销代办 <编号>`, or plain words withdrawing a delegation (我不想代办了, 代办不办了)."""
-    if ctx.kb.center.records is None or not message.has_text:
-        return False
-    text = message.text.strip()
-    return bool(_WITHDRAW_NO.match(text) or (len(text) <= 40 and _WITHDRAW_WORDS.search(text)))
-
-
-def on_withdrawal(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
-    text = message.text.strip()
-    m = _WITHDRAW_NO.match(text)
-    if m:
-        session.pop("flow", None)
-        session.pop("slots", None)
-        return Reply(withdraw(ctx, message.openid, m[1].upper())[1])
-    cases = [r for r in ctx.store.records.of_user(message.openid) if r["type"] == "delegation" and r["status"] in OPEN]
-    if len(cases) == 1:
-        session.pop("flow", None)
-        session.pop("slots", None)
-        return Reply(withdraw(ctx, message.openid, cases[0]["no"])[1])
-    if not cases and session.get("flow") == FORM:  # a request still being filled in: it is dropped
-        session.pop("flow", None)
-        session.pop("slots", None)
-        return Reply(ctx.render("common/cancelled.txt", had_flow=True, what="代办申请"))
-    return Reply(ctx.render("records/withdraw_which.txt", cases=cases))
-
-
-def classify(text: str) -> str:
-    for kind, words in _TRIGGERS:
-        if words.search(text):
-            return kind
-    return "help"
-
-
-def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
-    if ctx.kb.center.records is None:
-        return False
-    text = message.text.strip()
-    if (_MINE.match(text) or _QUERY.match(text) or intent.PROGRESS.search(text) or intent.HOW.search(text)
-            or intent.WITHDRAW.search(text)):
-        return True
-    if session.get("flow") == FORM:
-        return False  # the form in progress takes this message as its answer
-    if center.is_phone_question(text):
-        return False  # 投诉电话是多少: the center's phones
-    if _START.match(text) or _LEAD.search(text) or (_CONDUCT.search(text) and _STAFF_WORDS.search(text)):
-        return True
-    if _rating_of(text) is not None and ctx.store.records.rating_asked(message.openid):
-        return True
-    return bool(_DELEGATE.search(text))
-
-
-def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
-    text = message.text.strip()
-    if _MINE.match(text):
-        return progress(message, ctx)
-    m = _QUERY.match(text)
-    if m:
-        record = ctx.store.records.get(m[1])
-        if record is not None and record.get("openid") != message.openid and m[2]:
-            from handlers import applications  # a window application, proved by the phone's last digits
-
-            if applications.link_citizen(ctx, message.openid, record, m[2]):
-                record = ctx.store.records.get(m[1])
-        if record is None or record.get("openid") != message.openid:
-            return Reply(ctx.render("records/not_found.txt", no=m[1].upper()))
-        return Reply(ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL, url=ctx.public_url,
-                                history=ctx.store.records.history(record["no"]),
-                                kind=ctx.kb.center.records.types[record["type"]], fmt=_date))
-    rating = _rating_of(text)
-    no = ctx.store.records.rating_asked(message.openid)  # also: a record needs the store, said up front when down
-    if rating is not None and no:
-        return rate(message, session, ctx, no, rating)
-    if (_CONDUCT.search(text) or _ACCUSE.match(text)) and not _START.match(text):
-        return start(session, ctx, "report" if "举报" in text else "complaint", text, message)
-    if intent.PROGRESS.search(text) or intent.RECORD_NO.search(text):
-        return progress(message, ctx)  # a case named by its number is never a new case (a complaint naming one is taken above)
-    if intent.HOW.search(text):
-        return how(text, ctx)
-    if _DELEGATE.search(text):
-        return start(session, ctx, "delegation", text, message)
-    return start(session, ctx, classify(text), "" if _START.match(text) else text, message)
-
-
-def start(session: dict[str, Any], ctx: Context, kind: str, content: str, message: Message | None = None) -> Reply:
-    """Open a record form; content already said is not asked again."""
-    refusal = over_daily_limit(ctx, message.openid) if message is not None else None
-    if refusal is not None:
-        return refusal
-    session["flow"] = FORM
-    form: dict[str, Any] = {"type": kind}
-    if kind == "delegation":
-        matter = delegated_matter(content, ctx) if content else None
-        if matter is not None:
-            form["matter"] = matter.id
-        mode = "代办" if "代办" in content else "帮办" if "帮办" in content else None
-        if mode:
-            form["mode"] = mode
-    elif content:
-        form["content"] = content
-    if message is not None:
-        _absorb_contact(message.text, form)
-    session["slots"] = {"form": form, "asking": None, "intro": True}
-    return _next(message, session, ctx)
 
 
 def delegated_matter(text: str, ctx: Context):
@@ -698,231 +575,4 @@ def delegated_matter(text: str, ctx: Context):
 
 
 def _is_delegation_service(matter) -> bool:
-    return bool(_DELEGATE.search(matter.name)) or "帮办代办" in matter.category
-
-
-def progress(message: Message, ctx: Context) -> Reply:
-    """我的办件 / 我投诉的事处理得怎么样了 / 办理进度怎么查: the citizen's own records, never a matter."""
-    mine = ctx.store.records.of_user(message.openid)
-    named = intent.RECORD_NO.search(message.text)
-    if named:
-        mine = [r for r in mine if r["no"] == named[0].upper()] or mine
-    if len(mine) == 1:
-        record = mine[0]
-        detail = ctx.render("records/detail.txt", r=record, labels=STATUS_LABEL,
-                            history=ctx.store.records.history(record["no"]),
-                            kind=ctx.kb.center.records.types[record["type"]], fmt=_date)
-        return Reply(detail.rstrip("\n") + "\n" + ctx.render("records/progress_how.txt"))
-    return Reply(ctx.render("records/mine.txt", records=mine[-10:], labels=STATUS_LABEL,
-                            types=ctx.kb.center.records.types, center=ctx.kb.center))
-
-
-def how(text: str, ctx: Context) -> Reply:
-    """怎么投诉 / 帮办代办怎么申请 / 代办收费吗: what the service is and what it needs, then how to start."""
-    cfg = ctx.kb.center.records
-    kind_id = "delegation" if _DELEGATE.search(text) else classify(text)
-    if "留言" in text:
-        kind_id = "consultation"
-    kind = cfg.types.get(kind_id) or cfg.types["help"]
-    return Reply(ctx.render("records/how.txt", type=kind_id, kind=kind, center=ctx.kb.center,
-                            due=_date(_ts(due_at(ctx, kind.due_days)))))
-
-
-def reminder(session: dict[str, Any], ctx: Context) -> str:
-    """The line that brings a parked record form back: what is being registered and what it waits for."""
-    state = session.get("slots") or {}
-    form = state.get("form") or {}
-    kind = ctx.kb.center.records.types.get(form.get("type", ""))
-    return ctx.render("records/reminder.txt", label=kind.label if kind else "", asking=state.get("asking"),
-                      type=form.get("type"))
-
-
-def _absorb_contact(text: str, form: dict[str, Any]) -> None:
-    phone = PHONE.search(text)
-    if phone:
-        form["phone"] = phone[1]
-
-
-def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
-    """Take the value asked for, validated; None when the message reads as something else (the
-    dispatcher answers it and keeps the form); the question again, with the reason, otherwise."""
-    if not message.has_text:
-        return None
-    state = session["slots"]
-    form, asking, text = state["form"], state.get("asking"), message.text.strip()
-    if asking == "content":
-        if intent.reads_as_other(text, session, ctx, matters=False):
-            return None
-        form["content"] = text
-    elif asking == "matter":
-        if intent.reads_as_other(text, session, ctx, matters=False):
-            return None
-        matter = delegated_matter(text, ctx)
-        form["matter"] = matter.id if matter else ""
-        if matter is None:
-            form["matter_text"] = text[:100]
-        mode = "代办" if "代办" in text else "帮办" if "帮办" in text else None
-        if mode and "mode" not in form:
-            form["mode"] = mode
-    elif asking == "mode":
-        mode = "代办" if re.search(r"代办|^2$|^二$", text) else "帮办" if re.search(r"帮办|^1$|^一$", text) else None
-        if mode is None:
-            if intent.reads_as_other(text, session, ctx):
-                return None
-            return _ask(session, ctx, "mode", retry=True)
-        form["mode"] = mode
-    elif asking == "name":
-        rest = names.strip_correction(text)
-        phone = PHONE.search(rest)
-        if phone:
-            rest = (rest[:phone.start()] + " " + rest[phone.end():]).strip(" ，,。；;、")
-            rest = re.sub(r"(电话|手机|手机号|联系电话)[是为:：]?$", "", rest).strip(" ，,。")
-        if _ANONYMOUS.match(rest) and form["type"] in ("report", "complaint", "suggestion", "help"):
-            form["name"] = "匿名"
-        else:
-            name, why = names.read_name(rest)
-            if name and ctx.matcher.find_by_name(name) is None and not intent.names_resource(name, ctx):
-                form["name"] = name
-            elif intent.reads_as_other(text, session, ctx):
-                return None
-            else:
-                return _ask(session, ctx, "name", retry=True, why=why or "这是事项或场地的名称")
-        if phone:
-            form["phone"] = phone[1]
-    elif asking == "phone":
-        phone = PHONE.search(text)
-        said_name = re.search(r"(我叫|名字|姓名|我是)[是为:：]?\s*([\u4e00-\u9fa5·]{2,12})", text)
-        if said_name:  # 不对，我叫周建华 (and perhaps the phone with it)
-            name, _ = names.read_name(said_name[2])
-            if name:
-                form["name"] = name
-        if phone:
-            form["phone"] = phone[1]
-        elif form.get("name") == "匿名" and _ANONYMOUS.match(text):
-            form["phone"] = ""
-        elif said_name:
-            return _ask(session, ctx, "phone", corrected=True)
-        elif intent.reads_as_other(text, session, ctx):
-            return None
-        else:
-            return _ask(session, ctx, "phone", retry=True)
-    return _next(message, session, ctx)
-
-
-def _next(message: Message | None, session: dict[str, Any], ctx: Context) -> Reply:
-    form = session["slots"]["form"]
-    order = ("matter", "mode", "name", "phone") if form["type"] == "delegation" else ("content", "name", "phone")
-    for slot in order:
-        if slot not in form:
-            return _ask(session, ctx, slot)
-    session.pop("flow", None)
-    session.pop("slots", None)
-    if message is None:
-        return Reply(ctx.render("common/busy.txt"))
-    refusal = over_daily_limit(ctx, message.openid, f"{message.openid}:{message.dedup_key}")
-    if refusal is not None:
-        return refusal
-    kind = form["type"]
-    if kind == "delegation":
-        matter = ctx.kb.matters.get(form.get("matter", ""))
-        content = f"{form['mode']}：{matter.name if matter else form.get('matter_text', '')}"
-        record, _ = create(ctx, kind, message.openid, content, form["name"], form["phone"],
-                           f"{message.openid}:{message.dedup_key}", matter=form.get("matter", ""), mode=form["mode"])
-        return Reply(ctx.render("records/delegation_confirmed.txt", r=record, matter=matter,
-                                due=_date(record["due"]), center=ctx.kb.center))
-    extra: dict[str, Any] = {}
-    if kind in ("complaint", "report"):
-        avoid = named_staff(ctx, form["content"], message.openid)
-        if avoid:
-            extra["avoid"] = avoid
-        if _CONDUCT.search(form["content"]):
-            extra["conduct"] = "1"  # fees and conduct always reach the leaders
-    record, _ = create(ctx, kind, message.openid, form["content"], form["name"], form["phone"],
-                       f"{message.openid}:{message.dedup_key}", **extra)
-    return Reply(ctx.render("records/confirmed.txt", r=record, kind=ctx.kb.center.records.types[kind],
-                            due=_date(record["due"]), center=ctx.kb.center))
-
-
-def over_daily_limit(ctx: Context, openid: str, idempotency: str | None = None) -> Reply | None:
-    """The polite refusal when a citizen reached the day's limit of new records, else None. Without
-    `idempotency` only a look (before a form starts); with it, the record is counted, atomically, so
-    that many messages at once cannot pass the limit (a retry of a counted message passes). The
-    leaders are told once a day per citizen, with the numbers of that day's records."""
-    if not openid:
-        return None
-    limit = ctx.kb.center.records.daily_per_person
-    day = ctx.clock.now().strftime("%Y%m%d")
-    if idempotency is None:
-        if ctx.store.access.daily_records(openid, day) < limit:
-            return None
-    elif ctx.store.access.take_daily_record(openid, day, idempotency, limit)[0]:
-        return None
-    numbers = [r["no"] for r in ctx.store.records.of_user(openid) if r["no"][2:10] == day]
-    text = ctx.render("records/daily_limit_staff.txt", limit=limit, numbers=numbers)
-    notice = notify.Notice(number=numbers[-1] if numbers else day, subject=("群众当日登记超过上限", "登记超限"),
-                           status="超限", time=ctx.clock.timestamp(), hint=("回复“待办”查看详情",), kind="reminder")
-    for leader in ctx.kb.center.records.leaders:
-        _send_staff(ctx, leader, text, f"daily-limit:{openid}:{day}", notice)
-    return Reply(ctx.render("records/daily_limit.txt", limit=limit, center=ctx.kb.center))
-
-
-def _ask(session: dict[str, Any], ctx: Context, slot: str, retry: bool = False, why: str = "",
-         corrected: bool = False) -> Reply:
-    """Ask for a slot; the first question of a form is preceded by what is being registered and what
-    the citizen will get (a number, who answers, by when)."""
-    state = session["slots"]
-    state["asking"] = slot
-    form = state["form"]
-    kind = ctx.kb.center.records.types[form["type"]]
-    text = ctx.render(f"records/ask_{slot}.txt", kind=kind, type=form["type"], retry=retry, form=form, why=why,
-                      corrected=corrected)
-    if state.pop("intro", False):
-        intro = ctx.render("records/intro.txt", kind=kind, type=form["type"], form=form,
-                           matter=ctx.kb.matters.get(form.get("matter", "")),
-                           due=_date(_ts(due_at(ctx, kind.due_days))))
-        text = intro.rstrip("\n") + "\n" + text
-    return Reply(text)
-
-
-def _rating_of(text: str) -> int | None:
-    text = text.strip()
-    if text.isdigit() and 1 <= int(text) <= len(RATINGS):
-        return int(text)
-    return RATINGS.index(text) + 1 if text in RATINGS else None
-
-
-def rate(message: Message, session: dict[str, Any], ctx: Context, no: str, rating: int) -> Reply:
-    ctx.store.records.rating_done(message.openid)
-    if ctx.store.records.get(no) is None:  # a booking's 好差评
-        ctx.store.ratings.add(no, rating, RATINGS[rating - 1])
-    else:
-        ctx.store.records.update(no, {"rating": rating, "rating_label": RATINGS[rating - 1]},
-                                 _event(ctx, "群众", "评价", RATINGS[rating - 1]))
-    if rating >= 4:
-        session["flow"] = RATE_REASON
-        session["slots"] = {"no": no}
-        return Reply(ctx.render("records/ask_reason.txt", label=RATINGS[rating - 1]))
-    return Reply(ctx.render("records/thanks.txt", label=RATINGS[rating - 1]))
-
-
-def on_rate_reason(message: Message, session: dict[str, Any], ctx: Context) -> Reply | None:
-    if not message.has_text:
-        return None
-    no = session["slots"]["no"]
-    session.pop("flow", None)
-    session.pop("slots", None)
-    original = ctx.store.records.get(no)
-    cfg = ctx.kb.center.records
-    if original is None:  # a booking's bad rating: the same 整改 path
-        rated = ctx.store.ratings.get(no) or {"rating": 5, "label": RATINGS[-1]}
-        ctx.store.ratings.add(no, rated["rating"], rated["label"], message.text.strip())
-        original = {"type": "", "rating_label": rated["label"], "name": "", "phone": ""}
-        label = "预约"
-    else:
-        ctx.store.records.update(no, {"rating_reason": message.text.strip()[:300]},
-                                 _event(ctx, "群众", "差评原因", message.text.strip()[:300]))
-        label = cfg.types[original["type"]].label
-    content = f"{no}（{label}）评价为{original.get('rating_label', '')}：{message.text.strip()[:200]}"
-    record, _ = create(ctx, "rectification", "", content, original.get("name", ""), original.get("phone", ""),
-                       f"rectify:{no}", origin=no)
-    return Reply(ctx.render("records/rectification.txt", r=record))
+    return bool(DELEGATE.search(matter.name)) or "帮办代办" in matter.category

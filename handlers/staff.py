@@ -62,7 +62,7 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         mine = [r for r in ctx.store.records.of_staff(staff["name"]) if r["status"] in records.OPEN]
         mine.sort(key=lambda r: float(r["due"]))
         return Reply(ctx.render("staff/todo.txt", records=mine, labels=records.STATUS_LABEL,
-                                types=ctx.kb.center.records.types, fmt=records._date))
+                                types=ctx.kb.center.records.types, fmt=records.day_text))
     verb = _VERB.match(text)[1].replace("驳回延期", "不同意延期")
     m = COMMANDS[verb].match(text)
     if not m:
@@ -86,11 +86,11 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         elif verb == "延期":
             record = records.extend(ctx, staff, no, int(m[2]), m[3].strip())
             if record.get("extension"):
-                return Reply(ctx.render("staff/extension_asked.txt", r=record, fmt=records._date))
+                return Reply(ctx.render("staff/extension_asked.txt", r=record, fmt=records.day_text))
         elif verb == "退回":
             record = applications.send_back(ctx, staff, no, m[2])
             return Reply(ctx.render("staff/application_done.txt", r=record, url=applications.notice_url(ctx, record),
-                                    fmt=records._date))
+                                    fmt=records.day_text))
         elif verb in ("确认", "改约"):
             record = appointments.confirm(ctx, staff, no, m[2].strip(), propose=verb == "改约")
             return Reply(ctx.render("staff/appointment_set.txt", r=record, verb=verb))
@@ -105,7 +105,7 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     except records.NotAllowed as why:
         return Reply(str(why))
     return Reply(ctx.render("staff/done.txt", verb=verb, r=record, labels=records.STATUS_LABEL,
-                            fmt=records._date))
+                            fmt=records.day_text))
 
 
 def register(message: Message, staff: dict, text: str, ctx: Context) -> Reply:
@@ -120,7 +120,7 @@ def register(message: Message, staff: dict, text: str, ctx: Context) -> Reply:
     except records.NotAllowed as why:
         return Reply(str(why))
     return Reply(ctx.render("staff/registered.txt", r=record, kind=ctx.kb.center.records.types[record["type"]],
-                            fmt=records._date))
+                            fmt=records.day_text))
 
 
 def application(message: Message, staff: dict, text: str, ctx: Context) -> Reply:
@@ -138,4 +138,4 @@ def application(message: Message, staff: dict, text: str, ctx: Context) -> Reply
     except records.NotAllowed as why:
         return Reply(str(why))
     return Reply(ctx.render("staff/application_done.txt", r=record, url=applications.notice_url(ctx, record),
-                            fmt=records._date))
+                            fmt=records.day_text))

@@ -14,7 +14,7 @@ import werkzeug.security
 
 from bot.store.access import BIND_CODE_LENGTH
 from bot.exports import safe_cell
-from handlers import binding, records
+from handlers import binding, record_form
 from tests.test_console import csrf_of, sign_in
 from tests.test_records import complain, number_of
 
@@ -273,10 +273,10 @@ def test_a_citizen_makes_at_most_five_records_a_day_and_the_leaders_are_told_onc
 def test_many_records_at_once_cannot_pass_the_limit_and_a_retry_still_passes(ctx, people):
     """The count is taken atomically when a record is made: 20 at once (as an attacker's burst) get 5."""
     with ThreadPoolExecutor(max_workers=10) as pool:
-        refusals = list(pool.map(lambda i: records.over_daily_limit(ctx, "o_burst", f"o_burst:m{i}"), range(20)))
+        refusals = list(pool.map(lambda i: record_form.over_daily_limit(ctx, "o_burst", f"o_burst:m{i}"), range(20)))
     allowed = [i for i, r in enumerate(refusals) if r is None]
     assert len(allowed) == 5
-    assert records.over_daily_limit(ctx, "o_burst", f"o_burst:m{allowed[0]}") is None  # WeChat's retry
+    assert record_form.over_daily_limit(ctx, "o_burst", f"o_burst:m{allowed[0]}") is None  # WeChat's retry
     assert len([t for t in texts_to(ctx.store, "o_leader") if "每日登记上限" in t]) == 1
 
 
