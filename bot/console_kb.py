@@ -345,13 +345,18 @@ def staff_add():
     else:
         c.store.add_staff(name, openid, role=role, backup=backup)
         password = request.form.get("password", "")
-        if password:
-            if len(password) < 10:
-                flash("密码至少10位，未设置。")
-            else:
-                c.store.set_password(name, password[:200])
+        if password and not _set_password(c, name, password):
+            flash("密码至少10位，未设置。")
         flash(f"已保存工作人员“{name}”。")
     return redirect(url_for("console_kb.roster"))
+
+
+def _set_password(c, name: str, password: str) -> bool:
+    """Set a console password of at least 10 characters (at most 200 are kept); False when too short."""
+    if len(password) < 10:
+        return False
+    c.store.set_password(name, password[:200])
+    return True
 
 
 @bp.post("/staff/remove")
@@ -376,11 +381,10 @@ def staff_password():
     name, password = _name(), request.form.get("password", "")
     if c.store.staff(name) is None:
         abort(404)
-    if len(password) < 10:
-        flash("密码至少10位，未修改。")
-    else:
-        c.store.set_password(name, password[:200])
+    if _set_password(c, name, password):
         flash(f"已为“{name}”设置新密码。")
+    else:
+        flash("密码至少10位，未修改。")
     return redirect(url_for("console_kb.roster"))
 
 

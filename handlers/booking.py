@@ -30,7 +30,7 @@ _BOOK_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借
 _USE_WORDS = re.compile(r"预约|预订|预定|订|约|想用|借|租|能用|可以用|用一下|用用|还有位置|有位置|有空位|有没有位置|有空吗|"
                         r"空着吗|能去吗|想去|要去|去锻炼|去健身|去看书|开会|能预约|怎么预约")
 _WHERE = re.compile(r"在哪|在什么地方|地址|位置|怎么走|几楼")
-_MINE = re.compile(r"^(我的预约|查询预约|查看预约|预约查询|我的订单)$")
+_MINE = intent.BOOKINGS_MINE
 _CANCEL = re.compile(r"^取消预约\s*([A-Za-z]{1,3}\d{8,})?\s*$")
 # a cancellation in plain words: "我不去了，取消预约 J2026...", "明天健身房去不了了，帮我取消一下"
 _CANCEL_CODE = re.compile(r"(取消|退订|不去了|去不了).{0,8}?([A-Za-z]{1,3}\d{8,})|([A-Za-z]{1,3}\d{8,}).{0,6}(取消|退订|不去了|去不了)")
