@@ -508,11 +508,7 @@ def _tell_staff(ctx: Context, resource: Resource, template: str, booking: dict) 
     notice = dataclasses.replace(booking_notice(booking, resource, STAFF_STATUS.get(booking["status"], "有变动"),
                                                 "booking"), hint=("回复“待办”查看详情",))
     for name in resource.staff:
-        member = ctx.store.staff(name)
-        if member:
-            ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
-                                                         "priority": notify.PRIORITY[notice.kind]},
-                              dedup=f"staff:{member['openid']}:{booking['code']}:{booking['status']}")
+        notify.staff(ctx, name, text, f"staff:{booking['code']}:{booking['status']}", notice)
 
 
 def booking_notice(booking: dict, resource: Resource, status: str, kind: str) -> notify.Notice:

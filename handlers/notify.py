@@ -131,6 +131,16 @@ def fallback_data(config: Notifications, notice: Notice, center_name: str, tz: d
     return data
 
 
+def staff(ctx: Context, name: str, text: str, dedup: str, notice: Notice) -> None:
+    """Queue `text` for a staff member of the roster (nobody when the name is not on it), with its facts
+    for a template or subscribe message when a text cannot reach them."""
+    member = ctx.store.staff(name) if name else None
+    if member:
+        ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
+                                                     "priority": PRIORITY[notice.kind]},
+                          dedup=f"{dedup}:{member['openid']}")
+
+
 def citizen(ctx: Context, openid: str, text: str, dedup: str, notice: Notice) -> bool:
     """Queue `text` for a citizen, with its facts for a template or subscribe message when a text
     cannot reach them. False when nothing configured can reach them now (kept for staff to see)."""

@@ -11,7 +11,7 @@ from handlers.contact import PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.records import (CONDUCT, DELEGATE, FORM, OPEN, RATE_REASON, RATINGS, STATUS_LABEL, create, day_text,
-                              delegated_matter, due_at, event, named_staff, send_staff, timestamp_of, withdraw)
+                              delegated_matter, due_at, event, named_staff, timestamp_of, withdraw)
 
 _VISIT = r"记者|媒体|采访|来访参观|考察团|代表团|参观考察|考察学习|学习考察|来中心参观|想来参观|参观学习"
 _TRIGGERS = [("visit", re.compile(_VISIT)), ("consultation", re.compile(r"^(我要|我想)?留言")),
@@ -297,7 +297,7 @@ def over_daily_limit(ctx: Context, openid: str, idempotency: str | None = None) 
     notice = notify.Notice(number=numbers[-1] if numbers else day, subject=("群众当日登记超过上限", "登记超限"),
                            status="超限", time=ctx.clock.timestamp(), hint=("回复“待办”查看详情",), kind="reminder")
     for leader in ctx.kb.center.records.leaders:
-        send_staff(ctx, leader, text, f"daily-limit:{openid}:{day}", notice)
+        notify.staff(ctx, leader, text, f"daily-limit:{openid}:{day}", notice)
     return Reply(ctx.render("records/daily_limit.txt", limit=limit, center=ctx.kb.center))
 
 

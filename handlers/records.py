@@ -141,15 +141,7 @@ def _tell_staff(ctx: Context, name: str, text: str, dedup: str, record: dict, st
     label = ctx.kb.center.records.types[record["type"]].label
     notice = notify.Notice(number=record["no"], subject=(label,), status=status, time=float(record["due"]),
                            hint=("回复“待办”查看详情",), kind=kind)
-    send_staff(ctx, name, text, dedup, notice)
-
-
-def send_staff(ctx: Context, name: str, text: str, dedup: str, notice: notify.Notice) -> None:
-    member = ctx.store.staff(name) if name else None
-    if member:
-        ctx.store.enqueue(member["openid"], "text", {"content": text, "notice": notice.to_dict(),
-                                                     "priority": notify.PRIORITY[notice.kind]},
-                          dedup=f"{dedup}:{member['openid']}")
+    notify.staff(ctx, name, text, dedup, notice)
 
 
 def event(ctx: Context, who: str, action: str, note: str = "") -> dict[str, Any]:
