@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes
-from handlers import records
+from handlers import duty, records
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
@@ -118,9 +118,10 @@ def _next(message: Message, session: dict[str, Any], ctx: Context, intro: str = 
     window = ctx.kb.center.window(matter.window) if matter else ctx.kb.center.windows[0]
     what = matter.name if matter else form.get("matter_text") or "未说明事项"
     content = f"{form['mode']}：{what}；希望时间：{form['when']}"
+    on_duty = duty.holders_of(ctx, f"window:{window.id}")  # the window's A and B holders, kept on the record
     record, _ = records.create(ctx, KIND, message.openid, content, form["name"], form["phone"],
                                f"{message.openid}:{message.dedup_key}", matter=form.get("matter") or "",
-                               window=window.id, a=window.a or "", b=window.b or "", wanted=form["when"],
+                               window=window.id, a=on_duty.a or "", b=on_duty.b, wanted=form["when"],
                                mode=form["mode"])
     return Reply(ctx.render("appointments/recorded.txt", r=record, matter=matter, window=window, what=what,
                             due=records.day_text(record["due"])))

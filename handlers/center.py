@@ -5,6 +5,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from handlers import duty
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.when import parse_day, parse_time
@@ -50,7 +51,8 @@ def who_handles(message: Message, session: dict[str, Any], ctx: Context) -> Repl
         return None  # not about a matter: ordinary handling
     matter = result.best
     window = ctx.kb.center.window(matter.window)
-    return Reply(ctx.render("center/who.txt", m=matter, window=window, center=ctx.kb.center))
+    on_duty = duty.holders_of(ctx, f"window:{window.id}") if window else None
+    return Reply(ctx.render("center/who.txt", m=matter, window=window, holders=on_duty, center=ctx.kb.center))
 
 
 def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from handlers import intent, names, notify
+from handlers import duty, intent, names, notify
 from handlers.contact import PHONE
 from handlers.context import Context
 from handlers.privacy import mask_phones
@@ -61,37 +61,8 @@ def day_text(ts: float) -> str:
     return f"{d.month}月{d.day}日"
 
 
-# -- who handles it -------------------------------------------------------------------------------------
-def _present(ctx: Context, name: str | None) -> dict | None:
-    member = ctx.store.staff(name) if name else None
-    if member and ctx.store.away_until(name) <= ctx.clock.timestamp():
-        return member
-    return None
-
-
-def holders(kind: RecordType, record: dict | None = None) -> tuple[str | None, str | None]:
-    """The A and B holders of a record: its own (a window's, for an appointment) or its type's."""
-    if record and record.get("a"):
-        return record["a"], record.get("b") or None
-    return kind.a, kind.b
-
-
-def responder_for(ctx: Context, kind: RecordType, avoid: list[str] | tuple = (),
-                  record: dict | None = None) -> tuple[dict | None, bool]:
-    """The A holder on duty, else B, else a leader: (staff member, whether it is the A holder). No one
-    named in `avoid` (回避: the staff a complaint is about) is chosen."""
-    a_name, b_name = holders(kind, record)
-    a = _present(ctx, a_name) if a_name not in avoid else None
-    if a:
-        return a, True
-    b = _present(ctx, b_name) if b_name not in avoid else None
-    if b:
-        return b, False
-    for name in ctx.kb.center.records.leaders:
-        leader = _present(ctx, name) if name not in avoid else None
-        if leader:
-            return leader, False
-    return None, False
+# -- who handles it: handlers.duty (A, B1, B2, ..., the leaders; 回避) -----------------------------------
+responder_for = duty.responder_for
 
 
 _ROLE_WORDS = re.compile(r"代办员|帮办员|窗口工作人员|窗口人员|工作人员|首问责任人|办事员|经办人")
@@ -104,7 +75,7 @@ def named_staff(ctx: Context, text: str, openid: str = "") -> list[str]:
     citizen's own delegation cases."""
     cfg = ctx.kb.center.records
     names = {s["name"] for s in ctx.store.staff_list()} | set(cfg.leaders)
-    names |= {n for t in cfg.types.values() for n in (t.a, t.b) if n}
+    names |= {n for _, holders, _ in duty.all_holders(ctx).values() for n in holders.chain}
     named = [n for n in sorted(names) if len(n) >= 2 and n in text]
     if _ROLE_WORDS.search(text):
         numbers = [m.upper() for m in _RECORD_NO.findall(text)]
@@ -163,7 +134,7 @@ def create(ctx: Context, kind_id: str, openid: str, content: str, name: str, pho
     cfg = ctx.kb.center.records
     kind = cfg.types[kind_id]
     now = ctx.clock.now()
-    member, _ = responder_for(ctx, kind, extra.get("avoid") or (), extra)
+    member, _ = duty.responder_for(ctx, kind_id, extra.get("avoid") or (), extra)
     responder = member["name"] if member else ""
     days = due_days_for(ctx, kind_id, extra.get("matter", ""))
     extra.setdefault("days", str(days))
@@ -199,12 +170,17 @@ def _announce(ctx: Context, record: dict, kind: RecordType) -> None:
         for leader in cfg.leaders:
             if leader != responder:  # the leader handling it has the hand-off: one message per event
                 _tell_staff(ctx, leader, text, f"rec:{no}:leaders", record, "新办件")
-    a, b = holders(kind, record)
-    if responder and responder == a and b and b not in (record.get("avoid") or ()):
+    if responder and duty.has_next(ctx, record, responder):
         created = dt.datetime.fromtimestamp(float(record["created"]), ctx.clock.now().tzinfo)
-        ctx.store.schedule({"kind": "record_takeover", "no": no},
+        ctx.store.schedule(_takeover_job(record, responder),
                            timestamp_of(add_working_minutes(ctx, created, cfg.takeover_minutes)))
     _schedule_deadlines(ctx, record)
+
+
+def _takeover_job(record: dict, holder: str) -> dict:
+    """The job that passes a record on when `holder` (A or a B holder) has not taken it in time (a job
+    naming no holder, as earlier versions scheduled, is the A holder's)."""
+    return {"kind": "record_takeover", "no": record["no"], "from": holder}
 
 
 def _hand_off(ctx: Context, record: dict, to: str) -> None:
@@ -232,6 +208,8 @@ def _unschedule_deadlines(ctx: Context, record: dict) -> None:
         ctx.store.unschedule({"kind": kind, "no": record["no"], "due": record["due"]})
     if record["status"] not in OPEN:
         ctx.store.unschedule({"kind": "record_takeover", "no": record["no"]})
+        for holder in duty.chain(ctx, record["type"], record):
+            ctx.store.unschedule(_takeover_job(record, holder))
 
 
 # -- records staff register (a phone call, a visit at the window: 首问负责 第四条) -------------------------
@@ -511,18 +489,7 @@ def run_job(ctx: Context, job: dict) -> bool:
         return False
     kind = ctx.kb.center.records.types[record["type"]]
     if job["kind"] == "record_takeover":
-        a, b = holders(kind, record)
-
-        def applies(r: dict) -> bool:
-            return (r["status"] == "new" and r.get("responder") == a and bool(_present(ctx, b))
-                    and b not in (r.get("avoid") or ()))
-
-        done = ctx.store.records.update_once(record["no"], "takeover", {"responder": b},
-                                             event(ctx, "系统", "转B岗", f"{a}未在时限内接单"),
-                                             when=applies, staff=a, new_staff=b)
-        if done != "skipped":
-            _hand_off(ctx, ctx.store.records.get(record["no"]), b)
-        return done == "applied"
+        return _take_over(ctx, record, job)
 
     def applies(r: dict) -> bool:  # still open, and the due date was not extended (a newer job stands)
         return r["status"] in OPEN and float(job.get("due", 0)) == float(r["due"])
@@ -542,6 +509,34 @@ def run_job(ctx: Context, job: dict) -> bool:
             if leader != record.get("responder"):  # one message per event
                 _tell_staff(ctx, leader, text, f"rec:{record['no']}:escalate:{job['due']}", record, "已超期",
                             kind="result")
+    return done == "applied"
+
+
+def _take_over(ctx: Context, record: dict, job: dict) -> bool:
+    """The holder did not take the record in time: it passes to the next B holder in order on duty, else
+    a leader (回避 kept), who is handed it and given the same time in turn."""
+    names = duty.chain(ctx, record["type"], record)
+    holder = job.get("from") or (names[0] if names else "")
+    to, leader = duty.next_after(ctx, record, holder)
+    if to is None:
+        return False
+    action, name = ("转领导" if leader else "转B岗"), to["name"]  # 转领导: no B holder left to take it
+
+    def applies(r: dict) -> bool:
+        return r["status"] == "new" and r.get("responder") == holder
+
+    done = ctx.store.records.update_once(record["no"], f"takeover:{holder}" if job.get("from") else "takeover",
+                                         {"responder": name, "passed": ctx.clock.timestamp()},
+                                         event(ctx, "系统", action, f"{holder}未在时限内接单"),
+                                         when=applies, staff=holder, new_staff=name)
+    if done != "skipped":  # also when a worker died after the change: the same hand-off and next job
+        record = ctx.store.records.get(record["no"])
+        name = record["responder"]
+        _hand_off(ctx, record, name)
+        if name in names and duty.has_next(ctx, record, name):
+            start = dt.datetime.fromtimestamp(float(record["passed"]), ctx.clock.now().tzinfo)
+            ctx.store.schedule(_takeover_job(record, name), timestamp_of(
+                add_working_minutes(ctx, start, ctx.kb.center.records.takeover_minutes)))
     return done == "applied"
 
 

@@ -84,13 +84,52 @@ class Phones(Strict):
     supervision: str
 
 
-class Window(Strict):
+class Holders(Strict):
+    """A post's A holder and its B holders in order (AB岗: "B岗工作人员可为多人"): the first of A, B1, B2, ...
+    on duty takes the work. `b` is one name (`b: 张三`) or a list in order (`b: [张三, 李四]`)."""
+
+    a: str | None = Field(default=None, description="roster name of the A holder (None: the leaders)")
+    b: list[str] = Field(default=[], max_length=20,
+                         description="roster names of the B holders who stand in when A is away, in order")
+
+    @field_validator("a", mode="before")
+    @classmethod
+    def _no_blank_a(cls, v):
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("b", mode="before")
+    @classmethod
+    def _one_or_many(cls, v):
+        if v is None:
+            return []
+        if isinstance(v, str):
+            return [n for n in re.split(r"[、,，;；\s]+", v) if n]
+        return v
+
+    @field_validator("b", mode="after")
+    @classmethod
+    def _distinct(cls, v: list[str], info) -> list[str]:
+        if any(not n for n in v):
+            raise ValueError("a B holder's name is empty")
+        twice = sorted({n for n in v if v.count(n) > 1})
+        if twice:
+            raise ValueError(f"{'、'.join(twice)} is listed more than once as a B holder")
+        a = info.data.get("a")
+        if a and a in v:
+            raise ValueError(f"{a} is the A holder and cannot also be a B holder")
+        return v
+
+    @property
+    def chain(self) -> list[str]:
+        """A, then each B holder, in the order they take the work."""
+        return ([self.a] if self.a else []) + list(self.b)
+
+
+class Window(Holders):
     id: str = Field(pattern=_ID)
     name: str
     location: str
     services: str = ""
-    a: str | None = Field(default=None, description="roster name of the window's A holder (AB岗)")
-    b: str | None = Field(default=None, description="roster name of the B holder who stands in when A is away")
 
 
 class Unit(Strict):
@@ -130,14 +169,12 @@ OPTIONAL_RECORD_TYPES = {"appointment": {"label": "预约办事", "prefix": "YY"
                          "application": {"label": "办件", "prefix": "BJ", "due_days": 5}}
 
 
-class RecordType(Strict):
+class RecordType(Holders):
     """One kind of first-responder record: its label, number prefix, due date and A/B holders."""
 
     label: str
     prefix: str = Field(pattern=r"^[A-Z]{2}$")
     due_days: int = Field(ge=0, description="working days to answer")
-    a: str | None = Field(default=None, description="roster name of the A holder (None: the leaders)")
-    b: str | None = Field(default=None, description="roster name of the B holder who stands in")
     leaders: bool = Field(default=False, description="the leaders get a summary of every record")
 
 

@@ -23,6 +23,8 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  a person's booking codes by start time; their no-shows by time
   {bookings}:day:<yyyymmdd>      every booking code of a day, for staff
   {staff}:roster / :by-openid    staff members (name -> JSON) and who an openid is
+  {staff}:away / :holders        away periods (name -> JSON [[start, end], ...]); the A/B holders set
+                                 live over center.yaml's ("type:<id>" / "window:<id>" -> JSON)
   {sched}:due / :inflight / :attempts / :failed
                                  scheduled jobs (reminders, escalations) by due time; jobs leased to a
                                  worker by lease deadline; how often each was taken; jobs given up

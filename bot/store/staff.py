@@ -1,4 +1,5 @@
-"""Staff: the roster, console passwords, who is away, failed console logins (绑定 codes: access.py)."""
+"""Staff: the roster, console passwords, away periods, the A/B holders set live, failed console logins
+(绑定 codes: access.py)."""
 from __future__ import annotations
 
 import json
@@ -9,14 +10,71 @@ from bot.store.connection import Connection
 class Staff(Connection):
     """Staff members and what the console and WeChat commands need to know of them."""
 
+    # -- away periods: name -> JSON [[start, end], ...] (start 0: from now on); a bare number is the end of
+    # the one period an older version kept
     def set_away(self, name: str, until: float | None) -> None:
+        """Away from now until `until` (replacing every period), or back (None: no period left)."""
         if until is None:
             self.r.hdel(self.key("staff", "away"), name)
         else:
-            self.r.hset(self.key("staff", "away"), name, until)
+            self._save_away(name, [(0.0, float(until))])
+
+    def add_away(self, name: str, start: float, end: float) -> None:
+        """One more away period [start, end) (请假、出差 planned ahead), kept beside the others."""
+        key = self.key("staff", "away")
+
+        def add(pipe) -> None:
+            periods = self._decode_away(pipe.hget(key, name))
+            pipe.multi()
+            pipe.hset(key, name, json.dumps(sorted(set(periods + [(float(start), float(end))]))))
+        self.r.transaction(add, key)
+
+    def remove_away(self, name: str, start: float, end: float) -> bool:
+        """Cancel one away period; False when there was none such."""
+        key = self.key("staff", "away")
+
+        def remove(pipe) -> bool:
+            periods = self._decode_away(pipe.hget(key, name))
+            left = [p for p in periods if p != (float(start), float(end))]
+            pipe.multi()
+            if left:
+                pipe.hset(key, name, json.dumps(left))
+            else:
+                pipe.hdel(key, name)
+            return len(left) != len(periods)
+        return self.r.transaction(remove, key, value_from_callable=True)
+
+    def _save_away(self, name: str, periods: list[tuple[float, float]]) -> None:
+        self.r.hset(self.key("staff", "away"), name, json.dumps(periods))
+
+    @staticmethod
+    def _decode_away(raw) -> list[tuple[float, float]]:
+        if not raw:
+            return []
+        value = json.loads(raw)
+        if isinstance(value, (int, float)):
+            return [(0.0, float(value))]
+        return sorted((float(a), float(b)) for a, b in value)
+
+    def away_periods(self, name: str) -> list[tuple[float, float]]:
+        """Every away period of a staff member, [start, end) as timestamps, earliest first."""
+        return self._decode_away(self.r.hget(self.key("staff", "away"), name))
 
     def away_until(self, name: str) -> float:
-        return float(self.r.hget(self.key("staff", "away"), name) or 0)
+        """The end of the last away period (0: none); whether they are away now is handlers.duty.away_at."""
+        return max((end for _, end in self.away_periods(name)), default=0.0)
+
+    # -- the A/B holders set in the console or the CLI over center.yaml's: "type:<id>" or "window:<id>" ->
+    # JSON {"a": name or null, "b": [names in order]}
+    def holder_overrides(self) -> dict[str, dict]:
+        return {k: json.loads(v) for k, v in self.r.hgetall(self.key("staff", "holders")).items()}
+
+    def set_holders(self, post: str, a: str | None, b: list[str]) -> None:
+        self.r.hset(self.key("staff", "holders"), post, json.dumps({"a": a, "b": list(b)}, ensure_ascii=False))
+
+    def reset_holders(self, post: str) -> bool:
+        """Back to center.yaml's holders for `post`; False when it had none set."""
+        return bool(self.r.hdel(self.key("staff", "holders"), post))
 
     def add_staff(self, name: str, openid: str, role: str = "window", backup: str = "") -> None:
         old = self.staff(name)
