@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.extensions["centerbot.replay"] = ReplayMemory(store.r, store.prefix)
     app.extensions["centerbot.replay_local"] = LocalReplayMemory()
 
-    from bot import console, console_kb, pages, webhook
+    from bot import console, console_kb, console_roster, pages, webhook
 
     app.secret_key = secret_key(settings)
     dummy_password_hash()  # made now, so the first sign-in with an unknown name takes no longer than others
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.register_blueprint(pages.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_kb.bp)
+    app.register_blueprint(console_roster.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

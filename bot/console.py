@@ -16,7 +16,7 @@ from bot.console_sessions import staff_stamp
 from bot.exports import csv_bytes
 from bot.store.calendar import CalendarStore
 from knowledge.holiday_notice import NoticeError
-from handlers import applications, appointments, booking, booking_staff, records
+from handlers import applications, appointments, booking, booking_staff, duty, records
 from handlers.privacy import mask_phones
 from handlers.slots import Rules
 
@@ -138,13 +138,14 @@ def today():
         counts[(r["type"], r["status"])] = counts.get((r["type"], r["status"]), 0) + 1
     day_bookings = sorted(c.store.bookings.of_day(now.strftime("%Y%m%d")), key=lambda b: (b["resource"], b["start"]))
     staff = c.store.staff_list()
-    away = {s["name"]: c.store.away_until(s["name"]) for s in staff}
+    away = {s["name"]: max((e for b, e in c.store.away_periods(s["name"]) if b <= now.timestamp() < e), default=0)
+            for s in staff}
     extensions = [r for r in rows if r.get("extension")]
     return render("today.html", now=now, counts=counts, missing_years=missing_years(c), overdue=overdue,
                   due_tomorrow=due_tomorrow, extensions=extensions,
                   bookings=day_bookings, staff=staff, away=away, outbox=c.store.outbox_counts(),
                   failed=c.store.outbox_list("failed", 5), failed_jobs=c.store.jobs("failed")[-5:],
-                  types=c.kb.center.records.types,
+                  types=c.kb.center.records.types, uncovered=duty.uncovered(c),
                   labels=records.STATUS_LABEL, resources=c.kb.resources, fmt=_fmt, ts=now.timestamp())
 
 
