@@ -298,12 +298,20 @@ def staff_list() -> None:
 
 @staff.command("remove")
 @click.argument("name")
-def staff_remove(name: str) -> None:
-    """Remove a staff member (not while they are someone's backup: the A/B post would be left empty)."""
+@click.option("--force", is_flag=True, help="remove an A/B holder anyway (their posts skip them)")
+def staff_remove(name: str, force: bool) -> None:
+    """Remove a staff member (not while they are someone's backup or hold an A/B post: it would be left
+    empty)."""
+    from handlers import duty
+
     store = cli_store(cli_settings())
     backs_up = [row["name"] for row in store.staff_list() if row.get("backup") == name]
     if backs_up:
         raise click.ClickException(f"{name} is the backup of {', '.join(backs_up)}: give them another first")
+    held = [p for p, (_, h, _) in duty.all_holders(_duty_context(store)).items() if name in h.chain]
+    if held and not force:
+        raise click.ClickException(f"{name} holds {', '.join(held)}: set other holders first "
+                                   "(centerbot staff holders POST --a ... --b ...), or use --force")
     if not store.remove_staff(name):
         raise click.ClickException(f"no staff member named {name}")
     click.echo(f"staff {name} removed")
@@ -323,15 +331,25 @@ def staff_passwd(name: str, password: str) -> None:
     click.echo(f"password of {name} set")
 
 
-@staff.command("away")
-@click.argument("name")
-@click.option("--until", "until", help="last day away, YYYY-MM-DD; omit to mark them back")
-def staff_away(name: str, until: str | None) -> None:
-    """Mark a staff member away (their B holder takes their records) until a day, or back."""
+def _day_bounds(day: str, what: str) -> float:
+    """The start of a day (Beijing time) as a timestamp; a clear error for a bad date."""
     import datetime as dt
 
     from handlers.clock import CST
 
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(0), CST).timestamp()
+    except ValueError:
+        raise click.BadParameter(f"'{day}' is not a date like 2026-11-30", param_hint=what) from None
+
+
+@staff.command("away")
+@click.argument("name")
+@click.option("--until", "until", help="last day away, YYYY-MM-DD; omit to mark them back")
+@click.option("--from", "start", help="first day away, YYYY-MM-DD (a period planned ahead; default: now)")
+def staff_away(name: str, until: str | None, start: str | None) -> None:
+    """Mark a staff member away (the next B holder takes their records) until a day, from now or from a
+    later day (kept beside other periods), or back (every period cleared)."""
     store = cli_store(cli_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}")
@@ -339,12 +357,75 @@ def staff_away(name: str, until: str | None) -> None:
         store.set_away(name, None)
         click.echo(f"{name} is back")
         return
-    try:
-        end = dt.datetime.combine(dt.date.fromisoformat(until) + dt.timedelta(days=1), dt.time(0), CST)
-    except ValueError:
-        raise click.BadParameter(f"'{until}' is not a date like 2026-11-30") from None
-    store.set_away(name, end.timestamp())
-    click.echo(f"{name} is away until {until} (inclusive)")
+    end = _day_bounds(until, "--until") + 24 * 3600
+    if start is None:
+        store.set_away(name, end)
+        click.echo(f"{name} is away until {until} (inclusive)")
+    else:
+        first = _day_bounds(start, "--from")
+        if first >= end:
+            raise click.BadParameter("the first day is after the last", param_hint="--from")
+        store.add_away(name, first, end)
+        click.echo(f"{name} is away from {start} to {until} (inclusive)")
+    _echo_uncovered(store)
+
+
+def _duty_context(store):
+    """What handlers.duty needs: the base's posts, the store, the clock and the working calendar."""
+    from types import SimpleNamespace
+
+    from bot.store.calendar import CalendarStore
+    from handlers.clock import Clock
+    from knowledge.calendar import WorkCalendar
+
+    base = load(cli_settings().knowledge_dir)
+    return SimpleNamespace(kb=base, store=store, clock=Clock(), calendar=WorkCalendar(base.center, CalendarStore(store)))
+
+
+def _echo_uncovered(store) -> None:
+    from handlers import duty
+
+    for gap in duty.uncovered(_duty_context(store)):
+        click.echo(f"warning: {gap['label']} ({gap['post']}): A and every B holder "
+                   f"({', '.join(gap['holders'].chain)}) are away on {gap['text']}")
+
+
+@staff.command("holders")
+@click.argument("post", required=False)
+@click.option("--a", "a", help="the A holder (a roster name); '' for the leaders")
+@click.option("--b", "b", multiple=True, help="a B holder, in order: --b 王芳 --b 赵敏 (or --b 王芳,赵敏)")
+@click.option("--reset", is_flag=True, help="back to center.yaml's holders")
+def staff_holders(post: str | None, a: str | None, b: tuple[str, ...], reset: bool) -> None:
+    """Show the A and B holders of every record type and window (AB岗), or set one post's: POST is a record
+    type (complaint) or a window id (type:complaint, window:minzheng). Live at once, no restart."""
+    from handlers import duty
+
+    store = cli_store(cli_settings())
+    c = _duty_context(store)
+    posts = duty.posts(c)
+    if post is None:
+        for name, (label, holders, live) in duty.all_holders(c).items():
+            click.echo(f"{name}  {label}  A {holders.a or '(leaders)'}  B {', '.join(holders.b) or '-'}"
+                       f"{'  (set live)' if live else ''}")
+        _echo_uncovered(store)
+        return
+    if post not in posts:
+        post = next((p for p in (f"type:{post}", f"window:{post}") if p in posts), post)
+    if post not in posts:
+        raise click.ClickException(f"no record type or window '{post}': see `centerbot staff holders`")
+    if reset:
+        store.reset_holders(post)
+        click.echo(f"{post} back to center.yaml's holders")
+        _echo_uncovered(store)
+        return
+    current = duty.holders_of(c, post)
+    names = [n for value in b for n in value.replace("，", ",").replace("、", ",").split(",") if n.strip()]
+    holders, why = duty.check(c, current.a if a is None else (a or None), [n.strip() for n in names] if b else current.b)
+    if holders is None:
+        raise click.ClickException(why)
+    store.set_holders(post, holders.a, holders.b)
+    click.echo(f"{post}: A {holders.a or '(leaders)'}, B {', '.join(holders.b) or '-'}")
+    _echo_uncovered(store)
 
 
 @staff.command("bind-code")
