@@ -397,7 +397,7 @@ def _echo_uncovered(store) -> None:
 @click.option("--reset", is_flag=True, help="back to center.yaml's holders")
 def staff_holders(post: str | None, a: str | None, b: tuple[str, ...], reset: bool) -> None:
     """Show the A and B holders of every record type and window (AB岗), or set one post's: POST is a record
-    type (complaint) or a window id (type:complaint, window:minzheng). Live at once, no restart."""
+    type (complaint) or a window id (type:complaint, window:civil-affairs). Live at once, no restart."""
     from handlers import duty
 
     store = cli_store(cli_settings())

@@ -46,7 +46,7 @@ def test_an_ab_holder_cannot_be_removed_and_a_type_left_uncovered_is_warned(clie
     res = client.post("/staff/kb/staff/away", data={"csrf": csrf, "name": "李强", "until": "2026-11-25"},
                       follow_redirects=True)
     text = res.get_data(as_text=True)
-    assert "咨询、求助、投诉、举报、建议的A岗和B岗都不在岗" in text
+    assert "咨询、求助、投诉、举报、建议、综合受理窗口" in text and "的A岗和B岗11月23日至11月25日都不在岗" in text
     client.post("/staff/kb/staff/away", data={"csrf": csrf, "name": "李强", "until": ""})
     assert 'id="uncovered"' not in client.get("/staff/kb/staff").get_data(as_text=True)
 
