@@ -62,9 +62,6 @@ def day_text(ts: float) -> str:
 
 
 # -- who handles it: handlers.duty (A, B1, B2, ..., the leaders; 回避) -----------------------------------
-responder_for = duty.responder_for
-
-
 _ROLE_WORDS = re.compile(r"代办员|帮办员|窗口工作人员|窗口人员|工作人员|首问责任人|办事员|经办人")
 _RECORD_NO = re.compile(r"[A-Z]{2}\d{8}-\d{4,}", re.I)
 
