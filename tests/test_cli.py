@@ -168,7 +168,7 @@ def test_staff_roster_commands(settings_env):
     refused = runner.invoke(main, ["staff", "remove", "王芳"], env=settings_env)
     assert refused.exit_code != 0 and "backup of 李强" in refused.output
     held = runner.invoke(main, ["staff", "remove", "李强"], env=settings_env)  # an A/B holder in center.yaml
-    assert held.exit_code != 0 and "holds type:complaint" in held.output
+    assert held.exit_code != 0 and "李强 holds" in held.output and "type:complaint" in held.output
     assert runner.invoke(main, ["staff", "remove", "李强", "--force"], env=settings_env).exit_code == 0
     assert runner.invoke(main, ["staff", "remove", "王芳", "--force"], env=settings_env).exit_code == 0
     assert "no staff yet" in runner.invoke(main, ["staff", "list"], env=settings_env).output

@@ -135,3 +135,43 @@ def test_the_desk_is_for_leaders_and_admins_only(kbase):
     assert s.post(kbase + "/staff/kb/matters/party-fee", data={"csrf": csrf}).status_code in (400, 403)
     anonymous = requests.get(kbase + "/staff/kb/", allow_redirects=False)
     assert anonymous.status_code == 302 and "/staff/login" in anonymous.headers["Location"]
+
+
+def test_a_leader_sets_ordered_b_holders_and_plans_leave_and_the_next_complaint_follows_the_order(page, kbase, kapp):
+    import datetime as dt
+    import re
+
+    store = kapp.extensions["centerbot"].store
+    store.add_staff("李强", "o_li", role="window")
+    store.add_staff("赵敏", "o_zhao", role="delegate")
+    leader_in(page, kbase)
+    page.goto(kbase + "/staff/kb/staff")
+    row = page.locator("#post-type-complaint")
+    row.locator('select[name="a"]').select_option("李强")
+    row.locator('select[name="b"]').nth(0).select_option("赵敏")
+    row.locator('select[name="b"]').nth(1).select_option("王芳")
+    with page.expect_navigation():
+        row.locator(".holders-form button").click()
+    assert "B岗依次为赵敏、王芳" in page.inner_text("main")
+    last_day = (dt.date.today() + dt.timedelta(days=12)).isoformat()  # the live server runs on the real clock
+    for name in ("李强", "赵敏"):
+        form = page.locator("#roster tr", has_text=name).locator("form.away-form")
+        form.locator('input[name="until"]').fill(last_day)
+        with page.expect_navigation():
+            form.locator("button").click()
+    chat = WebhookChat(kbase)
+    chat.send("窗口工作人员态度太差了，问三遍都不理人", user="o_ab1")
+    chat.send("张三", user="o_ab1")
+    done = chat.send("13800138000", user="o_ab1")
+    no = re.search(r"编号：([A-Z]{2}\d{8}-\d{4,})", done)[1]
+    assert store.records.get(no)["responder"] == "王芳"  # A and B1 away: B2, without a restart
+    form = page.locator("#roster tr", has_text="王芳").locator("form.away-form")
+    form.locator('input[name="until"]').fill(last_day)
+    with page.expect_navigation():
+        form.locator("button").click()
+    assert "投诉（李强、赵敏、王芳）" in page.inner_text("#uncovered")
+    page.goto(kbase + "/staff/")
+    assert "投诉的A岗和B岗（李强、赵敏、王芳）" in page.inner_text("#on-duty")
+    for name in ("李强", "赵敏", "王芳"):
+        store.set_away(name, None)
+    store.reset_holders("type:complaint")
