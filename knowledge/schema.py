@@ -191,6 +191,8 @@ class Notifications(Strict):
     template_id: str = Field(min_length=1, max_length=128)
     fields: dict[str, str] = Field(min_length=1, max_length=5)
     url: str | None = Field(default=None, description="page the message opens (optional)")
+    long_term: bool = Field(default=False, description="a subscribe message the citizen agreed to once for "
+                            "good (长期订阅, 政务民生 accounts); else one message per agreement")
 
     @field_validator("fields")
     @classmethod
@@ -231,13 +233,29 @@ class Center(Strict):
     categories: list[str] = Field(default=[], description="the order categories are listed in")
     popular: list[str] = Field(default=[], max_length=8, description="matter ids offered as 热门事项")
     records: RecordsConfig | None = None
-    notifications: Notifications | None = None
+    # one message, or several tried in order (a subscribe message the citizen agreed to, then a template)
+    notifications: list[Notifications] | None = Field(default=None, max_length=3)
+
+    @field_validator("notifications", mode="before")
+    @classmethod
+    def _one_or_several(cls, v):
+        return [v] if isinstance(v, dict) else v
+
+    @property
+    def fallbacks(self) -> list[Notifications]:
+        """The messages tried in order when a customer-service text cannot reach a user."""
+        n = self.notifications
+        return [n] if isinstance(n, Notifications) else list(n or [])
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Center":
-        if self.notifications and "center" in self.notifications.fields.values() and len(self.name) > 20:
-            raise ValueError(f"notifications: the center's name has {len(self.name)} characters and WeChat "
-                             "shows 20 of a keyword: map another source")
+        for config in self.fallbacks:
+            if "center" in config.fields.values() and len(self.name) > 20:
+                raise ValueError(f"notifications: the center's name has {len(self.name)} characters and WeChat "
+                                 "shows 20 of a keyword: map another source")
+        ids = [config.template_id for config in self.fallbacks]
+        if len(set(ids)) != len(ids):
+            raise ValueError("notifications: a template id is listed twice")
         for kind, items in (("windows", self.windows), ("units", self.units)):
             seen: set[str] = set()
             for item in items:
