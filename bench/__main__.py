@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import (booking_bench, import_bench, load_bench, matcher_bench, profile_load, roundtrips,
-                   semantic_calibration)
+from bench import (booking_bench, cold_start, import_bench, load_bench, matcher_bench, profile_load,
+                   roundtrips, semantic_calibration)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,8 +32,21 @@ def machine() -> str:
 
 LOAD_HEADING = "## Webhook under load"
 IMPORT_HEADING = "## Importing a 2,000-matter"
-USAGE = ("usage: python -m bench [load|import]   (no argument: every benchmark; load: the webhook under load "
-         "and memory; import: the 2,000-matter import)")
+COLD_HEADING = "## A center adopting centerbot"
+USAGE = ("usage: python -m bench [load|import|cold]   (no argument: every benchmark; load: the webhook under "
+         "load and memory; import: the 2,000-matter import; cold: cold start and live imports, end to end)")
+
+
+def put_section(old: str, heading: str, text: str) -> str:
+    """The file with the section under `heading` replaced by `text`, or `text` put before the load
+    sections (which close the file) when it has none yet."""
+    if heading in old:
+        head, rest = old.split(heading, 1)
+        tail = rest[rest.index("\n## "):] if "\n## " in rest else ""
+    else:
+        head = old.split(LOAD_HEADING, 1)[0]
+        tail = "\n" + LOAD_HEADING + old.split(LOAD_HEADING, 1)[1] if LOAD_HEADING in old else ""
+    return head.rstrip("\n") + "\n\n" + text + tail
 
 
 def load_sections(commit: str) -> str:
@@ -43,30 +56,29 @@ def load_sections(commit: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv not in ([], ["load"], ["import"]):
+    if argv not in ([], ["load"], ["import"], ["cold"]):
         sys.exit(USAGE)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
     path = ROOT / "BENCHMARKS.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    stamp = f"run {dt.date.today().isoformat()}, commit {commit}"
     if argv == ["load"]:  # only the load sections, which close the file; the others stay as they were
-        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
         head = old.split(LOAD_HEADING, 1)[0].rstrip("\n")
         path.write_text(head + "\n\n" + load_sections(commit), encoding="utf-8")
         print("wrote BENCHMARKS.md (load sections)")
         return
-    if argv == ["import"]:  # only the import section, put before the load sections
-        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    if argv == ["import"]:
         print("importing a 2,000-matter list ...", flush=True)
-        imported = import_bench.section(import_bench.run(), f"Run {dt.date.today().isoformat()}, commit {commit}")
-        if IMPORT_HEADING in old:
-            head, rest = old.split(IMPORT_HEADING, 1)
-            tail = rest[rest.index("\n## "):] if "\n## " in rest else ""
-        else:
-            head, tail = old.split(LOAD_HEADING, 1)[0], LOAD_HEADING + old.split(LOAD_HEADING, 1)[1] \
-                if LOAD_HEADING in old else ""
-            tail = "\n" + tail if tail else ""
-        path.write_text(head.rstrip("\n") + "\n\n" + imported + tail, encoding="utf-8")
+        path.write_text(put_section(old, IMPORT_HEADING, import_bench.section(import_bench.run(), stamp)),
+                        encoding="utf-8")
         print("wrote BENCHMARKS.md (import section)")
+        return
+    if argv == ["cold"]:
+        print("cold start and live imports ...", flush=True)
+        path.write_text(put_section(old, COLD_HEADING, cold_start.section(cold_start.run(), stamp)),
+                        encoding="utf-8")
+        print("wrote BENCHMARKS.md (cold start section)")
         return
     print("matcher latency ...", flush=True)
     table = matcher_bench.run()
@@ -81,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         "(py-spy is not installed: `pip install py-spy`, then `python -m bench.profile_load`)"]
     print("importing a 2,000-matter list ...", flush=True)
     imported = import_bench.section(import_bench.run(), f"Run {dt.date.today().isoformat()}")
+    print("cold start and live imports ...", flush=True)
+    cold = cold_start.section(cold_start.run(), f"run {dt.date.today().isoformat()}")
     load = load_sections(commit)
     text = f"""# Benchmarks
 
@@ -143,6 +157,7 @@ creating a record is one script plus its number, its handoffs and its scheduled 
 {chr(10).join(profile)}
 
 {imported}
+{cold}
 {load}"""
     path.write_text(text, encoding="utf-8")
     print("wrote BENCHMARKS.md")
