@@ -137,6 +137,7 @@ class SemanticIndex:
 
     def __init__(self, docs: list[str], cache_dir: Path | None = None, shared: Shared | None = None,
                  progress: Progress | None = None):
+        self.docs = docs
         self.matrix = self._passages(docs, cache_dir, shared, progress)
         # citizens ask the same few questions again and again: keep their vectors
         self._query = lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
