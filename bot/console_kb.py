@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from bot import kb_live
 from bot.console import ctx, guard, leader_only, render
 from bot.store.knowledge import Conflict
+from bot.store.staff import PASSWORD_MIN, PASSWORD_RULE_ZH, PasswordRefused
 from handlers.render import WECHAT_TEXT_LIMIT, utf8_len
 from handlers.consult import notification
 from knowledge.importer import new_id
@@ -323,7 +324,7 @@ def roster():
             holds.setdefault(a, []).append(f"{label}A岗")
         if b:
             holds.setdefault(b, []).append(f"{label}B岗")
-    return render("kb_staff.html", members=members, holds=holds, now=now,
+    return render("kb_staff.html", password_min=PASSWORD_MIN, members=members, holds=holds, now=now,
                   away={k: v for k, v in away.items() if v > now}, uncovered=uncovered(away, now),
                   day=lambda ts: dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d"))
 
@@ -346,16 +347,17 @@ def staff_add():
         c.store.add_staff(name, openid, role=role, backup=backup)
         password = request.form.get("password", "")
         if password and not _set_password(c, name, password):
-            flash("密码至少10位，未设置。")
+            flash(f"{PASSWORD_RULE_ZH}，未设置。")
         flash(f"已保存工作人员“{name}”。")
     return redirect(url_for("console_kb.roster"))
 
 
 def _set_password(c, name: str, password: str) -> bool:
-    """Set a console password of at least 10 characters (at most 200 are kept); False when too short."""
-    if len(password) < 10:
+    """Set a console password by the store's one rule (bot.store.staff.PASSWORD_RULE); False when it breaks it."""
+    try:
+        c.store.set_password(name, password)
+    except PasswordRefused:
         return False
-    c.store.set_password(name, password[:200])
     return True
 
 
@@ -384,7 +386,7 @@ def staff_password():
     if _set_password(c, name, password):
         flash(f"已为“{name}”设置新密码。")
     else:
-        flash("密码至少10位，未修改。")
+        flash(f"{PASSWORD_RULE_ZH}，未修改。")
     return redirect(url_for("console_kb.roster"))
 
 
