@@ -59,6 +59,7 @@ clean-data:
 	rm -rf var
 
 bench: $(STAMP) wrk
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 # only the webhook under load and memory sections of BENCHMARKS.md (a few minutes)

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import (booking_bench, import_bench, load_bench, matcher_bench, profile_load, roundtrips,
-                   semantic_calibration)
+from bench import (booking_bench, cold_start, import_bench, load_bench, matcher_bench, profile_load,
+                   roundtrips, semantic_calibration, static_probe, workers_bench)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,8 +32,30 @@ def machine() -> str:
 
 LOAD_HEADING = "## Webhook under load"
 IMPORT_HEADING = "## Importing a 2,000-matter"
-USAGE = ("usage: python -m bench [load|import]   (no argument: every benchmark; load: the webhook under load "
-         "and memory; import: the 2,000-matter import)")
+COLD_HEADING = "## A center adopting centerbot"
+WORKERS_HEADING = "## Web workers: kind and count"
+USAGE = ("usage: python -m bench [load|import|cold|workers]   (no argument: every benchmark; load: the webhook "
+         "under load and memory; import: the 2,000-matter import; cold: cold start and live imports, end to "
+         "end; workers: gunicorn's worker kinds and counts)")
+
+# `python -m bench <name>`: (the section's heading, its module, what it measures)
+ONE_SECTION = {
+    "import": (IMPORT_HEADING, import_bench, "importing a 2,000-matter list"),
+    "cold": (COLD_HEADING, cold_start, "cold start and live imports"),
+    "workers": (WORKERS_HEADING, workers_bench, "web workers: kind and count"),
+}
+
+
+def put_section(old: str, heading: str, text: str) -> str:
+    """The file with the section under `heading` replaced by `text`, or `text` put before the load
+    sections (which close the file) when it has none yet."""
+    if heading in old:
+        head, rest = old.split(heading, 1)
+        tail = rest[rest.index("\n## "):] if "\n## " in rest else ""
+    else:
+        head = old.split(LOAD_HEADING, 1)[0]
+        tail = "\n" + LOAD_HEADING + old.split(LOAD_HEADING, 1)[1] if LOAD_HEADING in old else ""
+    return head.rstrip("\n") + "\n\n" + text + tail
 
 
 def load_sections(commit: str) -> str:
@@ -43,30 +65,23 @@ def load_sections(commit: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv not in ([], ["load"], ["import"]):
+    if argv not in ([], ["load"], *([k] for k in ONE_SECTION)):
         sys.exit(USAGE)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
     path = ROOT / "BENCHMARKS.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    stamp = f"run {dt.date.today().isoformat()}, commit {commit}"
     if argv == ["load"]:  # only the load sections, which close the file; the others stay as they were
-        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
         head = old.split(LOAD_HEADING, 1)[0].rstrip("\n")
         path.write_text(head + "\n\n" + load_sections(commit), encoding="utf-8")
         print("wrote BENCHMARKS.md (load sections)")
         return
-    if argv == ["import"]:  # only the import section, put before the load sections
-        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-        print("importing a 2,000-matter list ...", flush=True)
-        imported = import_bench.section(import_bench.run(), f"Run {dt.date.today().isoformat()}, commit {commit}")
-        if IMPORT_HEADING in old:
-            head, rest = old.split(IMPORT_HEADING, 1)
-            tail = rest[rest.index("\n## "):] if "\n## " in rest else ""
-        else:
-            head, tail = old.split(LOAD_HEADING, 1)[0], LOAD_HEADING + old.split(LOAD_HEADING, 1)[1] \
-                if LOAD_HEADING in old else ""
-            tail = "\n" + tail if tail else ""
-        path.write_text(head.rstrip("\n") + "\n\n" + imported + tail, encoding="utf-8")
-        print("wrote BENCHMARKS.md (import section)")
+    if argv:  # one section alone, put where it stands; the others stay as they were
+        heading, module, what = ONE_SECTION[argv[0]]
+        print(f"{what} ...", flush=True)
+        path.write_text(put_section(old, heading, module.section(module.run(), stamp)), encoding="utf-8")
+        print(f"wrote BENCHMARKS.md ({what})")
         return
     print("matcher latency ...", flush=True)
     table = matcher_bench.run()
@@ -76,11 +91,17 @@ def main(argv: list[str] | None = None) -> None:
     trips = roundtrips.run()
     print("semantic calibration ...", flush=True)
     calibration = semantic_calibration.run()
+    print("a static embedding instead of the transformer? ...", flush=True)
+    probe = static_probe.run()
     print("profile under load (py-spy) ...", flush=True)
     profile = profile_load.table() if profile_load.available() else [
         "(py-spy is not installed: `pip install py-spy`, then `python -m bench.profile_load`)"]
     print("importing a 2,000-matter list ...", flush=True)
     imported = import_bench.section(import_bench.run(), f"Run {dt.date.today().isoformat()}")
+    print("cold start and live imports ...", flush=True)
+    cold = cold_start.section(cold_start.run(), f"run {dt.date.today().isoformat()}")
+    print("web workers: kind and count ...", flush=True)
+    workers = workers_bench.section(workers_bench.run(), f"run {dt.date.today().isoformat()}")
     load = load_sections(commit)
     text = f"""# Benchmarks
 
@@ -138,11 +159,19 @@ creating a record is one script plus its number, its handoffs and its scheduled 
 
 {chr(10).join(calibration)}
 
+{static_probe.SECTION}
+
+{chr(10).join(probe)}
+
+{static_probe.CONCLUSION}
+
 {profile_load.SECTION}
 
 {chr(10).join(profile)}
 
 {imported}
+{cold}
+{workers}
 {load}"""
     path.write_text(text, encoding="utf-8")
     print("wrote BENCHMARKS.md")

@@ -136,10 +136,12 @@ def _ready(server: Server, count: int, timeout: float) -> None:
 
 @contextlib.contextmanager
 def gunicorn(name: str, env: dict[str, str], logs: Path, app: str | None = None,
-             timeout: float = 300) -> Iterator[Server]:
-    """Serve the Procfile's web command (or `app` with its settings); stop it and its workers on exit."""
+             timeout: float = 300, extra: list[str] = ()) -> Iterator[Server]:
+    """Serve the Procfile's web command (or `app` with its settings, plus `extra` options of gunicorn);
+    stop it and its workers on exit."""
     port = free_port()
     argv = procfile_web(port, app, env)
+    argv[-1:-1] = list(extra)
     log = logs / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

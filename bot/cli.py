@@ -87,21 +87,32 @@ Press Ctrl-C to stop.""")
 
 @main.command()
 def embed() -> None:
-    """Embed the knowledge base into the data directory's cache (gunicorn runs this before its workers
-    start; the workers and the worker then read the vectors instead of each computing them)."""
+    """Embed the knowledge base into the data directory's cache and the shared store (gunicorn runs
+    this before its workers start; the workers and the worker then read the vectors instead of each
+    computing them, and wait for them while this holds the embedding lock)."""
+    import redis
+
+    from bot import kb_live
     from knowledge import semantic
     from knowledge.matcher import Matcher
 
     settings = cli_settings()
+    shared = None
     try:
-        kb = load(settings.knowledge_dir)
+        try:
+            kstore, shared = kb_live.stores(settings, cli_store(settings).r)
+            _version, kb = kb_live.load_current(settings, kstore)  # the YAML and the center-made matters
+        except (redis.RedisError, OSError):  # no store yet: the YAML alone, into the cache files
+            shared, kb = None, load(settings.knowledge_dir)
     except KnowledgeError as exc:
         raise click.ClickException(str(exc)) from None
     if not semantic.available():
         click.echo("the semantic channel is off or not installed: nothing to embed")
         return
+    # Nothing else runs while the master waits for this: every core embeds (a web worker uses one).
+    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
     started = time.monotonic()
-    Matcher(kb, cache_dir=settings.data_dir / "cache")
+    Matcher(kb, cache_dir=settings.data_dir / "cache", shared=shared)
     click.echo(f"the knowledge base is in the embedding cache ({time.monotonic() - started:.1f} s)")
 
 
@@ -116,6 +127,9 @@ def worker() -> None:
     from bot.kb_live import LiveBase
 
     settings = cli_settings()
+    # Started beside gunicorn, it may be the process that embeds a new base while the web workers wait
+    # for the vectors: with every core, as `centerbot embed` does (it embeds at start or reload only).
+    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
     holder = {"centerbot": build_context(settings)}
     LiveBase(settings, holder).start()  # the worker follows the base's changes like the web workers
     ctx = holder["centerbot"]
@@ -321,13 +335,16 @@ def staff_remove(name: str, force: bool) -> None:
 @click.argument("name")
 @click.password_option(help="the new console password (asked for twice when not given)")
 def staff_passwd(name: str, password: str) -> None:
-    """Set a staff member's console password (only its hash is stored)."""
-    if len(password) < 8:
-        raise click.ClickException("a console password has at least 8 characters")
+    """Set a staff member's console password (only its hash is stored), by the console's rule."""
+    from bot.store.staff import PasswordRefused
+
     store = cli_store(cli_settings())
     if store.staff(name) is None:
         raise click.ClickException(f"no staff member named {name}")
-    store.set_password(name, password)
+    try:
+        store.set_password(name, password)
+    except PasswordRefused as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"password of {name} set")
 
 

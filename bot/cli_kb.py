@@ -71,6 +71,20 @@ def _kstore(settings: Settings):
     return kb_live.stores(settings, cli_store(settings).r)
 
 
+def _embed_ahead(settings: Settings, kstore, shared, writes) -> None:
+    """Embed the changed base with every core before publishing it, telling how it goes."""
+    from bot import kb_live
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        if done == 0:
+            click.echo(f"embedding {total} new passages for the semantic channel (once; the running bot reuses them)")
+        else:
+            click.echo(f"  {done}/{total} in {elapsed:.0f} s; about {elapsed / done * (total - done):.0f} s left")
+
+    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
+    kb_live.embed_ahead(settings, kstore, shared, writes, progress)
+
+
 def _who() -> str:
     return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'admin'}"
 
@@ -141,6 +155,7 @@ def kb_import(file: str, check: bool, replace: bool, window: str | None) -> None
     if not writes:
         click.echo("nothing to change")
         return
+    _embed_ahead(settings, kstore, _shared, writes)
     try:
         change = kstore.commit(writes, _who(), f"import {Path(file).name}: {len(plan.added)} new, "
                                f"{len(plan.updated)} changed, {len(plan.retired)} retired",
@@ -185,6 +200,7 @@ def kb_reload() -> None:
             click.echo(problem, err=True)
         raise click.ClickException(f"{len(exc.problems)} problem(s): not reloaded; the running base keeps "
                                    f"answering") from None
+    _embed_ahead(settings, kstore, _shared, {})
     change = kstore.bump(_who(), f"reload of {settings.knowledge_dir}")
     click.echo(f"ok: {len(base.matters)} matters; version {change.n}: the running bot reloads within seconds")
 

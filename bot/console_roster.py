@@ -8,6 +8,7 @@ import datetime as dt
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from bot.console import ROLES, ctx, guard, leader_only, render
+from bot.store.staff import PASSWORD_MIN, PASSWORD_RULE_ZH, PasswordRefused
 from handlers import duty
 
 bp = Blueprint("console_roster", __name__, url_prefix="/staff/kb")
@@ -50,7 +51,7 @@ def roster():
         for i, name in enumerate(holders.b, 1):
             holds.setdefault(name, []).append(f"{label}B{i}岗" if len(holders.b) > 1 else f"{label}B岗")
     periods = {m["name"]: [(s, e) for s, e in c.store.away_periods(m["name"]) if e > now] for m in members}
-    return render("kb_staff.html", members=members, holds=holds, now=now, periods=periods, posts=posts,
+    return render("kb_staff.html", password_min=PASSWORD_MIN, members=members, holds=holds, now=now, periods=periods, posts=posts,
                   on_roster=on_roster, uncovered=duty.uncovered(c), horizon=duty.HORIZON_DAYS,
                   day=lambda ts: _day_text(ts, tz), max_b=MAX_B)
 
@@ -69,16 +70,17 @@ def staff_add():
         c.store.add_staff(name, openid, role=role, backup=backup)
         password = request.form.get("password", "")
         if password and not _set_password(c, name, password):
-            flash("密码至少10位，未设置。")
+            flash(f"{PASSWORD_RULE_ZH}，未设置。")
         flash(f"已保存工作人员“{name}”。")
     return redirect(url_for("console_roster.roster"))
 
 
 def _set_password(c, name: str, password: str) -> bool:
-    """Set a console password of at least 10 characters (at most 200 are kept); False when too short."""
-    if len(password) < 10:
+    """Set a console password by the store's one rule (bot.store.staff.PASSWORD_RULE); False when it breaks it."""
+    try:
+        c.store.set_password(name, password)
+    except PasswordRefused:
         return False
-    c.store.set_password(name, password[:200])
     return True
 
 
@@ -107,7 +109,7 @@ def staff_password():
     if _set_password(c, name, password):
         flash(f"已为“{name}”设置新密码。")
     else:
-        flash("密码至少10位，未修改。")
+        flash(f"{PASSWORD_RULE_ZH}，未修改。")
     return redirect(url_for("console_roster.roster"))
 
 

@@ -38,6 +38,25 @@ def validator(settings: Settings) -> Callable[[dict[str, Any]], None]:
     return validate
 
 
+def embed_ahead(settings: Settings, kstore: KnowledgeStore, shared: SharedVectors,
+                writes: dict[str, dict[str, Any] | None], progress=None) -> None:
+    """Embed the base a change will make before the change is published (the CLI, with every core):
+    the running processes then find its vectors in the shared store and switch at once, instead of one
+    web worker embedding a whole 事项清单 on one core between its requests. An invalid base is left to
+    the commit's validation to report."""
+    from knowledge import semantic
+
+    if not semantic.available():
+        return
+    _version, overlay = kstore.overlay()
+    overlay.update(writes)
+    try:
+        kb = load(settings.knowledge_dir, overlay)
+    except KnowledgeError:
+        return
+    Matcher(kb, cache_dir=settings.data_dir / "cache", shared=shared, progress=progress)
+
+
 class LiveBase:
     """Keeps `holder[key]` (a Flask app's extensions, or the worker's dict) on the newest valid base."""
 

@@ -73,7 +73,10 @@ def receive():
     ctx = app.extensions["centerbot"]
     paused_until = app.extensions.get("centerbot.store_paused_until", 0.0)
     store_paused = ctx.clock.timestamp() < paused_until
-    if _seen_with_another_body(app, settings, body, redis_too=not store_paused) == REPLAY:
+    # In safe mode msg_signature covers the encrypted message itself: a replay carries the same message,
+    # which the claim below answers from its kept reply, and another body fails the signature. Only a
+    # plaintext body (plain or compatible mode) needs the memory of signatures and their bodies.
+    if not inbound.encrypted and _seen_with_another_body(app, settings, body, redis_too=not store_paused) == REPLAY:
         return _forbidden("a signature already seen, with another body (replay)")
     if store_paused:
         text = _answer_without_store(ctx, inbound.message)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Mapping
@@ -169,9 +170,41 @@ def _int(value: object) -> int:
         return 0
 
 
+# The subscribe-message (订阅通知) events wechatpy 1.8 does not know, and the element listing their choices.
+CONSENT_EVENTS = {"subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+                  "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+                  "subscribe_msg_sent_event": "SubscribeMsgSentEvent"}
+_MAX_CHOICES = 10  # WeChat's pop-up offers at most 3 templates; anything beyond 10 is not WeChat's
+_TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+USER_REFUSED = "43101"  # a subscribe message WeChat did not deliver: the user refuses it
+
+
+def consent_choices(event: str, fields: dict) -> tuple[tuple[str, str], ...]:
+    """(template id, accept | reject) from a subscribe-message event's <List> entries: the user's answer
+    to the pop-up, a refusal in the settings, or a delivery WeChat reports refused (43101). A delivery
+    that succeeded, and anything malformed, says nothing."""
+    block = fields.get(CONSENT_EVENTS[event])
+    entries = block.get("List") if isinstance(block, dict) else None
+    if isinstance(entries, dict):
+        entries = [entries]
+    out = []
+    for entry in (entries if isinstance(entries, list) else [])[:_MAX_CHOICES]:
+        if not isinstance(entry, dict) or not _TEMPLATE_ID.match(str(entry.get("TemplateId") or "")):
+            continue
+        if event == "subscribe_msg_sent_event":
+            choice = "reject" if str(entry.get("ErrorCode") or "") == USER_REFUSED else ""
+        else:
+            choice = str(entry.get("SubscribeStatusString") or "").lower()
+        if choice in ("accept", "reject"):
+            out.append((str(entry["TemplateId"]), choice))
+    return tuple(out)
+
+
 def to_message(parsed: BaseMessage, fields: dict) -> Message:
     """wechatpy's message object to our small frozen Message."""
     kind = getattr(parsed, "type", "unknown") or "unknown"
+    if str(fields.get("MsgType") or "").lower() == "event":
+        kind = "event"  # an event wechatpy does not know is still an event, never a message to answer
     text = ""
     if kind == "text":
         text = str(fields.get("Content") or "")
@@ -187,6 +220,7 @@ def to_message(parsed: BaseMessage, fields: dict) -> Message:
         event=event,
         key=str(key) if isinstance(key, str) else "",
         create_time=_int(fields.get("CreateTime")),
+        choices=consent_choices(event, fields) if event in CONSENT_EVENTS else (),
     )
 
 

@@ -133,6 +133,7 @@ def run_jobs(ctx, lease: float = JOB_LEASE) -> int:
 
 OUT_OF_WINDOW = 45015  # the user has not written for 48 hours: customer-service messages are refused
 OUT_OF_QUOTA = 45047  # the customer-service messages the user's last message allows are used up
+USER_REFUSES = 43101  # a subscribe message the user has not agreed to (or no longer)
 PARK = 60.0  # a text waiting for its user to write again is looked at again this often (seconds)
 SEPARATOR = "\n\n"  # between texts merged into one customer-service message
 
@@ -155,7 +156,8 @@ class OutboxSender:
     record's result, its progress, reminders: `handlers.notify.PRIORITY`), and each is counted against
     the user's allowance (`DeliveryStore.take`, which starts again when the user writes). A text that
     finds the allowance spent or the 48 hours over goes as the center's template or subscribe message
-    (center.yaml `notifications:`) when it carries a notice's facts; else it waits for the user to
+    (center.yaml `notifications:`, tried in order; a subscribe message only to a user who agreed to
+    that template, bot/store/consents.py) when it carries a notice's facts; else it waits for the user to
     write again (after 48 hours, or outside the window, it fails and stays listed for staff).
     """
 
@@ -229,17 +231,20 @@ class OutboxSender:
         return len(batch)
 
     def _instead(self, item: OutboxItem, verdict: str) -> int:
-        """A text WeChat will not take now: the center's template or subscribe message when the text
-        carries a notice, else wait for the user to write (or fail: outside the 48 hours)."""
+        """A text WeChat will not take now: the center's template or subscribe messages, in the order
+        center.yaml lists them, when the text carries a notice (a subscribe message only to a user who
+        agreed to that template); else wait for the user to write (or fail: outside the 48 hours)."""
         center = self.center()
-        config = getattr(center, "notifications", None)
         notice = item.payload.get("notice")
-        if config is not None and notice:
-            return self._send_fallback(item, config, Notice.from_dict(notice), center.name)
+        fallbacks = getattr(center, "fallbacks", []) if notice else []
+        for config in fallbacks:
+            sent = self._send_fallback(item, config, Notice.from_dict(notice), center.name)
+            if sent is not None:
+                return sent
         if verdict == "closed":
             self.store.mark_attempt_failed(item.id, f"errcode {OUT_OF_WINDOW}: outside WeChat's 48 hours since "
-                                           "the user last wrote, and no template or subscribe message "
-                                           "configured", None)
+                                           "the user last wrote, and no template message configured nor a "
+                                           "subscribe message the user agreed to", None)
         elif self.store.clock.timestamp() - item.created > CS_WINDOW:
             self.store.mark_attempt_failed(item.id, f"errcode {OUT_OF_QUOTA}: the user did not write again "
                                            "within 48 hours", None)
@@ -249,17 +254,31 @@ class OutboxSender:
                                f"messages their last message allows are used (errcode {OUT_OF_QUOTA})")
         return 0
 
-    def _send_fallback(self, item: OutboxItem, config, notice: Notice, center_name: str) -> int:
+    def _send_fallback(self, item: OutboxItem, config, notice: Notice, center_name: str) -> int | None:
+        """1 sent, 0 failed (retried or given up as any send), None: this one cannot reach the user (a
+        subscribe message they did not agree to, or WeChat says they refuse it), try the next."""
         data = fallback_data(config, notice, center_name, self.store.clock.now().tzinfo)
+        subscribe = config.kind == "subscribe"
+        if subscribe and not self.store.take_subscribe(item.openid, config.template_id, config.long_term):
+            return None
         try:
-            if config.kind == "template":
-                self.client.message.send_template(item.openid, config.template_id, data, url=config.url)
-            else:
+            if subscribe:
                 self.client.message.send_subscribe_message(item.openid, config.template_id, data, page=config.url)
+            else:
+                self.client.message.send_template(item.openid, config.template_id, data, url=config.url)
         except WeChatClientException as exc:
+            if subscribe and exc.errcode == USER_REFUSES:  # withdrawn where we did not hear it
+                log.info("outbox %s: WeChat says the user refuses subscribe message %s (43101): noted",
+                         item.id, config.template_id)
+                self.store.note_subscribe_choice(item.openid, config.template_id, accepted=False)
+                return None
+            if subscribe:
+                self.store.give_back_subscribe(item.openid, config.template_id, config.long_term)
             self._wechat_error(item, exc, note=f" (as a {config.kind} message)")
             return 0
         except (requests.RequestException, OSError) as exc:
+            if subscribe:
+                self.store.give_back_subscribe(item.openid, config.template_id, config.long_term)
             self._transport_error(item, exc)
             return 0
         self._mark_sent(item.id)

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes
-from handlers import duty, records
+from handlers import appointment_time, duty, records
 from handlers.contact import NAME, PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
@@ -93,7 +93,7 @@ def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
         form["matter"] = matter.id if matter else ""
         form["matter_text"] = "" if matter else text[:60]
     elif asking == "when":
-        form["when"] = text[:40]
+        form["when"] = appointment_time.picked(state, text) or text[:40]
     elif asking == "name":
         if not NAME.match(text):
             return _ask(session, ctx, "name", retry=True)
@@ -108,6 +108,9 @@ def on_form(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
 
 def _next(message: Message, session: dict[str, Any], ctx: Context, intro: str = "") -> Reply:
     form = session["slots"]["form"]
+    outside = appointment_time.outside_hours(session["slots"], ctx)  # office and extended hours
+    if outside:
+        return Reply((intro + "\n" if intro else "") + outside)
     for slot in SLOTS:
         if slot not in form:
             asked = _ask(session, ctx, slot)

@@ -3,6 +3,7 @@ code (a code is voided after a few wrong tries) and for everyone together, and t
 (admins and leaders) are told once when someone keeps guessing."""
 from __future__ import annotations
 
+from handlers import notify
 from handlers.context import Context
 from handlers.message import Message, Reply
 
@@ -26,12 +27,16 @@ def bind(message: Message, ctx: Context, code: str) -> Reply:
     mine = access.hit("bind-fail", openid, WINDOW)
     everyone = access.hit("bind-fail", "all", WINDOW)
     if outcome == "voided":
-        _warn(ctx, f"voided:{name}", "staff/bind_warn_voided.txt", name=name)
+        _warn(ctx, f"voided:{name}", "staff/bind_warn_voided.txt",
+              (f"{name}的绑定码已作废", "绑定码连续输错已作废", "绑定码已作废"), "已作废",
+              ("请重新生成绑定码当面交给本人", "请重新生成绑定码"), name=name)
     if mine >= MAX_FAILURES:
-        _warn(ctx, f"openid:{openid}", "staff/bind_warn_openid.txt", tries=mine, who=_short(openid),
-              minutes=WINDOW // 60)
+        _warn(ctx, f"openid:{openid}", "staff/bind_warn_openid.txt", ("有人连续输错绑定码", "绑定码疑被猜测"), "已暂停",
+              ("如为本中心人员请重新生成绑定码", "请核实后重新生成绑定码"),
+              tries=mine, who=_short(openid), minutes=WINDOW // 60)
     if everyone >= MAX_FAILURES_ALL:
-        _warn(ctx, "all", "staff/bind_warn_all.txt", tries=everyone, minutes=WINDOW // 60)
+        _warn(ctx, "all", "staff/bind_warn_all.txt", ("绑定码错误过多，绑定已暂停", "绑定已全部暂停"), "已暂停",
+              (f"{WINDOW // 60}分钟后自动恢复", "稍后自动恢复"), tries=everyone, minutes=WINDOW // 60)
     return Reply(ctx.render("staff/bind_failed.txt"))
 
 
@@ -41,15 +46,19 @@ def administrators(ctx: Context) -> list[dict]:
     return [m for m in ctx.store.staff_list() if m.get("role") in ("admin", "leader") or m["name"] in leaders]
 
 
-def _warn(ctx: Context, subject: str, template: str, **facts) -> None:
-    """Tell the administrators once per WINDOW about `subject`."""
+def _warn(ctx: Context, subject: str, template: str, title: tuple[str, ...], status: str, hint: tuple[str, ...],
+          **facts) -> None:
+    """Tell the administrators once per WINDOW about `subject`: a text, with its facts for the center's
+    template message when the administrator has not written for 48 hours (a security alert must not wait)."""
     if not ctx.store.access.first_time(f"bind-warn:{subject}", WINDOW):
         return
     text = ctx.render(template, **facts)
-    stamp = int(ctx.clock.timestamp() // WINDOW)
+    now = ctx.clock.timestamp()
+    stamp = int(now // WINDOW)
+    notice = notify.Notice(number=f"BIND-{ctx.clock.now():%Y%m%d%H%M}", subject=title, status=status, time=now,
+                           hint=hint, kind="progress")
     for member in administrators(ctx):
-        ctx.store.enqueue(member["openid"], "text", {"content": text},
-                          dedup=f"bind-warn:{subject}:{stamp}:{member['openid']}")
+        notify.staff(ctx, member["name"], text, f"bind-warn:{subject}:{stamp}", notice)
 
 
 def _short(openid: str) -> str:

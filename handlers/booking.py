@@ -12,7 +12,7 @@ from handlers import center, intent, names, notify
 from handlers.contact import PHONE
 from handlers.context import Context
 from handlers.message import Message, Reply
-from handlers.privacy import mask_phones
+from handlers.privacy import mask_name, mask_phones
 from handlers.slots import Refusal, Rules, Slot
 from handlers.when import parse_day, parse_period, parse_time
 from knowledge.text import normalize
@@ -487,17 +487,13 @@ def release_all(ctx: Context, openid: str) -> list[dict]:
         if b["status"] not in ACTIVE or resource is None:
             continue
         ok, result = ctx.store.bookings.transition(b, ACTIVE, "cancelled", free=True, cancelled=now.timestamp(),
-                                                   cancelled_by="unsubscribe", name=_mask_name(b.get("name", "")),
+                                                   cancelled_by="unsubscribe", name=mask_name(b.get("name", "")),
                                                    phone=mask_phones(b.get("phone", "")))
         if ok:
             drop_jobs(ctx, result)  # no reminder, no rating request
             _tell_staff(ctx, resource, "booking/staff_unsubscribed.txt", result)
             cancelled.append(result)
     return cancelled
-
-
-def _mask_name(name: str) -> str:
-    return name[:1] + "*" * (len(name) - 1) if name else ""
 
 
 # -- what staff and the worker use ------------------------------------------------------------------

@@ -27,6 +27,11 @@ CLICKS = {
 }
 
 
+# Events saying which subscribe messages a user agreed to: recorded, never answered, and not a message
+# from the user (they open no customer-service window: WeChat's 48 hours follow the user's own messages).
+CONSENT_EVENTS = ("subscribe_msg_popup_event", "subscribe_msg_change_event", "subscribe_msg_sent_event")
+
+
 def help_text(ctx: Context) -> str:
     return ctx.render("common/help.txt", center=ctx.kb.center, examples=consult.popular_matters(ctx)[:3])
 
@@ -40,6 +45,10 @@ def on_event(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         booking.release_all(ctx, message.openid)  # before the person's booking index is forgotten
         ctx.store.forget_user(message.openid)
         session.clear()
+        return Reply("")
+    if event in CONSENT_EVENTS:  # the subscribe messages (订阅通知) the user agreed to or refused
+        for template_id, choice in message.choices:
+            ctx.store.note_subscribe_choice(message.openid, template_id, choice == "accept")
         return Reply("")
     if event == "click":
         action = CLICKS.get(message.key)

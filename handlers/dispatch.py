@@ -112,6 +112,7 @@ def resume(reply: Reply, session: Session, ctx: Context) -> Reply:
 
 
 def handle_message(message: Message, session: Session, ctx: Context) -> tuple[Reply, Session | None]:
-    """One conversation step: the reply, and the session to save (None when the user left)."""
+    """One conversation step: the reply, and the session to save (None: nothing to save, the user left
+    or WeChat only reported their subscribe-message choices, which are not a message from them)."""
     reply = dispatch(message, session, ctx)
-    return reply, (None if message.event == "unsubscribe" else session)
+    return reply, (None if message.event == "unsubscribe" or message.event in common.CONSENT_EVENTS else session)

@@ -149,8 +149,15 @@ def citizen(ctx: Context, openid: str, text: str, dedup: str, notice: Notice) ->
     payload = {"content": text, "notice": notice.to_dict(), "priority": PRIORITY.get(notice.kind, 2)}
     ctx.store.enqueue(openid, "text", payload, dedup=dedup)
     last_seen = float(ctx.store.profile(openid).get("last_seen", 0))
-    if ctx.clock.timestamp() - last_seen < WINDOW or ctx.kb.center.notifications:
+    if ctx.clock.timestamp() - last_seen < WINDOW or reachable_later(ctx, openid):
         return True
-    log.info("citizen message %s kept: outside the 48-hour window and no template or subscribe message "
-             "configured (center.yaml notifications)", dedup)
+    log.info("citizen message %s kept: outside the 48-hour window, and no template message configured "
+             "nor a subscribe message the citizen agreed to (center.yaml notifications)", dedup)
     return False
+
+
+def reachable_later(ctx: Context, openid: str) -> bool:
+    """Whether a configured template message, or a subscribe message the user agreed to, can reach them
+    outside WeChat's 48 hours."""
+    return any(config.kind == "template" or ctx.store.may_subscribe(openid, config.template_id, config.long_term)
+               for config in ctx.kb.center.fallbacks)

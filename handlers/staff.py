@@ -1,5 +1,5 @@
-"""Staff commands on WeChat: 待办, 接单, 回复, 转办, 办结, 终止, 延期 (and a leader's 同意延期/不同意延期), 补正,
-and 绑定 for a new member."""
+"""Staff commands on WeChat: 待办, 接单, 回复, 转办, 办结, 终止, 延期 (and a leader's 待审批, 同意延期/不同意延期),
+补正, and 绑定 for a new member."""
 from __future__ import annotations
 
 import re
@@ -8,6 +8,8 @@ from typing import Any
 from handlers import applications, appointments, binding, records
 from handlers.context import Context
 from handlers.message import Message, Reply
+from handlers.privacy import mask_name, mask_phones
+from handlers.render import WECHAT_TEXT_LIMIT, utf8_len
 
 _NO = r"([A-Za-z]{2}\d{8}-\d{4,})"
 COMMANDS = {
@@ -33,6 +35,9 @@ _APPLICATION = {
 _VERB = re.compile(r"^(受理|不予受理|退回|登记|待办|接单|回复|转办|办结|终止|延期|补正|办理|确认|改约|同意延期|不同意延期|驳回延期)")
 ITEM_SEPARATORS = re.compile(r"[、,，;；\s]+")  # 补正 items: spaces and 、 separate items too
 _BIND = re.compile(r"^绑定\s*(\w{4,32})\s*$")
+# a leader's list of the 延期 requests waiting for their 同意延期/不同意延期 (like 待办: one word)
+PENDING_EXTENSIONS = re.compile(r"^(待审批|待批延期|延期待批|待审批延期)[。？?]?$")
+REASON_CHARS = 40  # of a request's reason in the list (the whole on the record's console page)
 
 
 # Verbs that are also everyday words (确认一下…, 登记结婚…): a command only with a space or a record number
@@ -43,6 +48,8 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
     text = message.text.strip()
     if _BIND.match(text):
         return True
+    if PENDING_EXTENSIONS.match(text):
+        return ctx.store.staff_by_openid(message.openid) is not None
     if _EVERYDAY.match(text):
         return False
     return bool(_VERB.match(text)) and ctx.store.staff_by_openid(message.openid) is not None
@@ -58,6 +65,8 @@ def handle(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
         return register(message, staff, text, ctx)
     if text.startswith(("受理", "不予受理")):
         return application(message, staff, text, ctx)
+    if PENDING_EXTENSIONS.match(text):
+        return pending_extensions(staff, ctx)
     if text == "待办":
         mine = [r for r in ctx.store.records.of_staff(staff["name"]) if r["status"] in records.OPEN]
         mine.sort(key=lambda r: float(r["due"]))
@@ -139,3 +148,35 @@ def application(message: Message, staff: dict, text: str, ctx: Context) -> Reply
         return Reply(str(why))
     return Reply(ctx.render("staff/application_done.txt", r=record, url=applications.notice_url(ctx, record),
                             fmt=records.day_text))
+
+
+def pending_extensions(staff: dict, ctx: Context) -> Reply:
+    """`待审批`: the 延期 requests waiting for a leader, oldest first, numbered, citizens' names and phone
+    numbers masked; as many as 2048 bytes hold, then how many more and where to see them (never cut)."""
+    if not records.is_leader(ctx, staff):
+        return Reply(ctx.render("staff/extensions.txt", leader=False, items=[], more=0))
+    store = ctx.store.records
+    waiting = [r for r in (store.get(no) for no in store.open_numbers()) if r and r.get("extension")]
+    waiting.sort(key=lambda r: float(r["extension"].get("at", 0)))
+    types = ctx.kb.center.records.types
+    items = []
+    for r in waiting:
+        x = r["extension"]
+        reason = mask_phones(str(x.get("reason", "")))
+        items.append({"no": r["no"], "type": types[r["type"]].label if r["type"] in types else r["type"],
+                      "name": mask_name(r.get("name", "")), "by": x.get("by", ""), "days": x.get("days", ""),
+                      "reason": reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS] + "…",
+                      "due": records.day_text(r["due"])})
+
+    def render(shown: int) -> str:
+        return ctx.render("staff/extensions.txt", leader=True, items=items[:shown], more=len(items) - shown,
+                          console=f"{ctx.public_url}/staff/")
+
+    lo, hi = 0, len(items)  # the most items whose list fits (the rendering grows with each item)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if utf8_len(render(mid)) <= WECHAT_TEXT_LIMIT:
+            lo = mid
+        else:
+            hi = mid - 1
+    return Reply(render(lo))

@@ -211,6 +211,26 @@ class WorkCalendar:
         t = at.time()
         return any(p.start <= t < p.end for p in self.center.hours.periods)
 
+    def service_periods(self, date: dt.date) -> list[tuple[dt.time, dt.time]]:
+        """When a window may serve on `date`: office hours on working days, and the center's extended
+        hours (延时服务, by appointment) on their weekdays, except on holidays and on the center's
+        weekdays that are days off; merged where they touch, in order."""
+        hours = self.center.hours
+        workday = self.is_workday(date)
+        spans = [(p.start, p.end) for p in hours.periods] if workday else []
+        weekday = date.isoweekday()
+        off = self.day(date).holiday or (weekday in hours.weekdays and not workday)
+        for extended in hours.extended:
+            if weekday in extended.days and not off:
+                spans += [(p.start, p.end) for p in extended.periods]
+        merged: list[tuple[dt.time, dt.time]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
     def next_opening(self, at: dt.datetime) -> dt.datetime:
         """The next moment the center opens at or after `at` (itself if open now)."""
         if self.is_open_at(at):

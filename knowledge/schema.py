@@ -48,12 +48,52 @@ class Period(Strict):
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
 
+def _weekday_numbers(v: list[int]) -> list[int]:
+    bad = [d for d in v if d < 1 or d > 7]
+    if bad:
+        raise ValueError(f"weekdays are 1 (Monday) to 7 (Sunday), not {bad}")
+    return sorted(set(v))
+
+
+def _ordered_periods(periods: list[Period]) -> None:
+    for a, b in zip(periods, periods[1:]):
+        if b.start < a.end:
+            raise ValueError(f"periods overlap or are out of order: {a} and {b}")
+
+
+class Extended(Strict):
+    """延时服务 (seed 000 §四): periods beyond office hours a window serves by appointment, on these
+    weekdays (1 = Monday), never on a holiday."""
+
+    days: list[int] = Field(min_length=1)
+    periods: list[Period] = Field(min_length=1)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[int]) -> list[int]:
+        return _weekday_numbers(v)
+
+    @field_validator("periods", mode="before")
+    @classmethod
+    def _periods(cls, v):
+        if isinstance(v, list):
+            return [Period.parse(p) if isinstance(p, str) else p for p in v]
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Extended":
+        _ordered_periods(self.periods)
+        return self
+
+
 class Hours(Strict):
-    """Opening hours: which weekdays (1 = Monday) and the periods of each open day."""
+    """Opening hours: which weekdays (1 = Monday) and the periods of each open day; `extended`: the
+    延时服务 periods a window serves by appointment."""
 
     weekdays: list[int] = Field(min_length=1)
     periods: list[Period] = Field(min_length=1)
     note: str = ""
+    extended: list[Extended] = []
 
     @field_validator("weekdays")
     @classmethod
@@ -228,6 +268,8 @@ class Notifications(Strict):
     template_id: str = Field(min_length=1, max_length=128)
     fields: dict[str, str] = Field(min_length=1, max_length=5)
     url: str | None = Field(default=None, description="page the message opens (optional)")
+    long_term: bool = Field(default=False, description="a subscribe message the citizen agreed to once for "
+                            "good (长期订阅, 政务民生 accounts); else one message per agreement")
 
     @field_validator("fields")
     @classmethod
@@ -268,13 +310,29 @@ class Center(Strict):
     categories: list[str] = Field(default=[], description="the order categories are listed in")
     popular: list[str] = Field(default=[], max_length=8, description="matter ids offered as 热门事项")
     records: RecordsConfig | None = None
-    notifications: Notifications | None = None
+    # one message, or several tried in order (a subscribe message the citizen agreed to, then a template)
+    notifications: list[Notifications] | None = Field(default=None, max_length=3)
+
+    @field_validator("notifications", mode="before")
+    @classmethod
+    def _one_or_several(cls, v):
+        return [v] if isinstance(v, dict) else v
+
+    @property
+    def fallbacks(self) -> list[Notifications]:
+        """The messages tried in order when a customer-service text cannot reach a user."""
+        n = self.notifications
+        return [n] if isinstance(n, Notifications) else list(n or [])
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Center":
-        if self.notifications and "center" in self.notifications.fields.values() and len(self.name) > 20:
-            raise ValueError(f"notifications: the center's name has {len(self.name)} characters and WeChat "
-                             "shows 20 of a keyword: map another source")
+        for config in self.fallbacks:
+            if "center" in config.fields.values() and len(self.name) > 20:
+                raise ValueError(f"notifications: the center's name has {len(self.name)} characters and WeChat "
+                                 "shows 20 of a keyword: map another source")
+        ids = [config.template_id for config in self.fallbacks]
+        if len(set(ids)) != len(ids):
+            raise ValueError("notifications: a template id is listed twice")
         for kind, items in (("windows", self.windows), ("units", self.units)):
             seen: set[str] = set()
             for item in items:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import threading
 import time
 from functools import lru_cache
@@ -106,27 +107,29 @@ def _from_shared(shared: Shared, missing: list[str]) -> list[str]:
 
 
 def _embed(missing: list[str], shared: Shared | None, progress: Progress | None) -> "np.ndarray":
-    """Embed in batches, telling progress (with the time left) and sharing each batch at once."""
+    """Embed in batches, telling progress (with the time left) and sharing each batch at once. The
+    passages go in a shuffled order: a base lists its long documents first, and the time left is told
+    from the batches done, which must be like the ones to come."""
     progress = progress or log_progress
     start = time.monotonic()
-    out = []
-    progress(0, len(missing), 0.0)
+    order = list(missing)
+    random.Random(len(order)).shuffle(order)
+    progress(0, len(order), 0.0)
     last_told = start
-    for i in range(0, len(missing), BATCH):
-        chunk = missing[i:i + BATCH]
+    for i in range(0, len(order), BATCH):
+        chunk = order[i:i + BATCH]
         with _lock:
             vectors = np.atleast_2d(_model().passage(chunk)).astype(np.float32)
         _memory.update(zip(chunk, vectors))
-        out.append(vectors)
         if shared is not None:
             shared.put_many({t: v.tobytes() for t, v in zip(chunk, vectors)})
             shared.renew()
         now = time.monotonic()
         done = i + len(chunk)
-        if i == 0 or now - last_told >= 5 or done == len(missing):  # the first batch says how long it takes
-            progress(done, len(missing), now - start)
+        if i == 0 or now - last_told >= 5 or done == len(order):  # the first batch says how long it takes
+            progress(done, len(order), now - start)
             last_told = now
-    return np.concatenate(out)
+    return np.stack([_memory[t] for t in missing])
 
 
 class SemanticIndex:
@@ -134,6 +137,7 @@ class SemanticIndex:
 
     def __init__(self, docs: list[str], cache_dir: Path | None = None, shared: Shared | None = None,
                  progress: Progress | None = None):
+        self.docs = docs
         self.matrix = self._passages(docs, cache_dir, shared, progress)
         # citizens ask the same few questions again and again: keep their vectors
         self._query = lru_cache(maxsize=QUERY_CACHE)(self._embed_query)

@@ -254,6 +254,38 @@ def test_wrong_tries_at_one_code_void_it(chat, store, people):
     assert any("李强的绑定码" in t and "作废" in t for t in texts_to(store, "o_leader"))
 
 
+def test_bind_code_alerts_reach_an_administrator_outside_48_hours_as_the_template_message(
+        chat, ctx, store, people, clock, standin, settings_env):
+    import dataclasses
+
+    from bot.config import Settings
+    from bot.wechat_api import make_client
+    from bot.worker import OutboxSender
+    from knowledge.schema import Notifications
+    from tests.standin import field_fits
+
+    fields = {"character_string1": "number", "thing2": "subject", "phrase3": "status", "time4": "time",
+              "thing5": "hint"}
+    standin.templates["TPL-NOTICE"] = list(fields)
+    ctx.kb = dataclasses.replace(ctx.kb, center=ctx.kb.center.model_copy(update={
+        "notifications": [Notifications(kind="template", template_id="TPL-NOTICE", fields=fields)]}))
+    settings = Settings.from_env(dict(settings_env, WECHAT_APP_ID="wxapp", WECHAT_APP_SECRET="secret",
+                                      WECHAT_API_BASE=standin.base))
+    sender = OutboxSender(store, make_client(settings, store), lambda: ctx.kb.center)
+    chat.send("你好", user="o_leader")
+    clock.advance(hours=49)  # the leader last wrote two days ago: a text cannot reach them
+    code = store.access.issue_bind_code("李强")
+    wrong = code[:4] + ("A" * 8 if code[4:] != "A" * 8 else "B" * 8)
+    for n in range(binding.MAX_FAILURES):
+        chat.send(f"绑定 {wrong if n < 3 else f'{n:012d}'}", user="o_guesser")
+    sender.run_once()
+    to_leader = [m for m in standin.accepted("/cgi-bin/message/template/send") if m["touser"] == "o_leader"]
+    subjects = sorted(m["data"]["thing2"]["value"] for m in to_leader)
+    assert subjects == ["有人连续输错绑定码", "李强的绑定码已作废"], subjects
+    assert all(field_fits(name, entry["value"]) for m in to_leader for name, entry in m["data"].items())
+    assert standin.sent() == [] or all(m["touser"] != "o_leader" for m in standin.sent())
+
+
 # -- 6. new records per citizen per day ------------------------------------------------------------
 def test_a_citizen_makes_at_most_five_records_a_day_and_the_leaders_are_told_once(chat, ctx, store, people):
     limit = ctx.kb.center.records.daily_per_person

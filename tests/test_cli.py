@@ -174,6 +174,21 @@ def test_staff_roster_commands(settings_env):
     assert "no staff yet" in runner.invoke(main, ["staff", "list"], env=settings_env).output
 
 
+@pytest.mark.parametrize("password, accepted", [("short-123", False), ("x" * 201, False),
+                                                ("ten-chars!", True), ("y" * 200, True)])
+def test_staff_passwd_follows_the_console_s_one_password_rule(settings_env, store, password, accepted):
+    from bot.store.staff import PASSWORD_MIN
+
+    assert PASSWORD_MIN == 10  # the console's rule (bot/console_kb.py sets passwords through the same store call)
+    runner = CliRunner()
+    assert runner.invoke(main, ["staff", "add", "--name", "王芳", "--openid", "o_wang123"], env=settings_env).exit_code == 0
+    result = runner.invoke(main, ["staff", "passwd", "王芳", "--password", password], env=settings_env)
+    assert (result.exit_code == 0) == accepted, result.output
+    assert store.check_password("王芳", password) == accepted
+    if not accepted:
+        assert "10 to 200 characters" in result.output
+
+
 def test_bookings_command_lists_a_day_with_masked_phones(chat, settings_env):
     chat.send("预约 健身房 明天 下午3点 张三 13800138000", user="o_b")
     out = CliRunner().invoke(main, ["bookings", "--date", "2026-11-24"], env=settings_env)

@@ -296,3 +296,46 @@ def test_the_real_guides_import_with_warnings_only_and_each_answers_with_its_own
             offered = [c.matter.id for c in result.candidates] if result.outcome == "ask" else \
                 [result.best.id, *(x.id for x in result.runners_up)]
             assert m.id in offered, (plain, result.outcome, offered)
+
+
+def _shared_has(env, text: str) -> bool:
+    from bot.store import connect
+
+    _, shared = stores(Settings.from_env(env), connect(env["REDIS_URL"]))
+    return text in shared.get_many([text])
+
+
+def test_kb_import_embeds_the_new_matters_before_the_running_bot_switches(tmp_path, cli_env, redis_client):
+    """The CLI embeds the changed base (with every core) before it publishes the change: the web workers
+    find the new passages in the shared store instead of one of them embedding a whole list."""
+    from knowledge import semantic
+
+    if not semantic.available():
+        pytest.skip("the semantic extra is not installed")
+    name = "候鸟观测站备案登记"
+    semantic._memory.pop(name, None)
+    path = workbook(tmp_path / "a.xlsx", [HEADER, row("B1", name)])
+    out = run(cli_env, "kb", "import", str(path)).output
+    assert "embedding" in out and "new passages" in out
+    assert _shared_has(cli_env, name) and overlay_of(cli_env)[0] == 1
+
+
+def test_centerbot_embed_embeds_the_center_made_matters_too_and_shares_them(cli_env, redis_client):
+    """`centerbot embed` (gunicorn's master runs it before the workers start) embeds the base in use, the
+    YAML with the center-made matters of Redis, into the shared store the other processes wait on."""
+    from knowledge import semantic
+
+    if not semantic.available():
+        pytest.skip("the semantic extra is not installed")
+    settings = Settings.from_env(cli_env)
+    kstore, _ = stores(settings, redis_client)
+    name = "古树名木认养登记"
+    _, base = load_current(settings, kstore)
+    template = next(iter(base.matters.values())).model_dump(mode="json")
+    kstore.commit({"tree-adopt": {**template, "id": "tree-adopt", "name": name, "keywords": [], "aliases": [],
+                                 "code": ""}},
+                  "test", "a center-made matter", validate=validator(settings))
+    semantic._memory.pop(name, None)
+    res = run(cli_env, "embed")
+    assert res.exit_code == 0 and "embedding cache" in res.output
+    assert _shared_has(cli_env, name)

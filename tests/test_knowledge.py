@@ -182,8 +182,32 @@ notifications:
 def test_a_center_configures_its_template_message_fields_in_center_yaml(base):
     with open(base / "center.yaml", "a", encoding="utf-8") as f:
         f.write(NOTIFICATIONS)
-    config = load(base).center.notifications
+    [config] = load(base).center.fallbacks
     assert config.kind == "template" and config.fields["phrase3"] == "status"
+
+
+SEVERAL = """
+notifications:
+  - kind: subscribe
+    template_id: SUB-1
+    long_term: true
+    fields: {character_string1: number, phrase2: status}
+  - kind: template
+    template_id: TPL-1
+    fields: {character_string1: number, phrase2: status}
+"""
+
+
+def test_a_center_lists_its_notifications_in_the_order_they_are_tried(base):
+    center = (base / "center.yaml").read_text(encoding="utf-8")
+    (base / "center.yaml").write_text(center + SEVERAL, encoding="utf-8")
+    fallbacks = load(base).center.fallbacks
+    assert [(c.kind, c.template_id, c.long_term) for c in fallbacks] == [("subscribe", "SUB-1", True),
+                                                                          ("template", "TPL-1", False)]
+    (base / "center.yaml").write_text(center + SEVERAL.replace("TPL-1", "SUB-1"), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as err:
+        load(base)
+    assert "a template id is listed twice" in "\n".join(err.value.problems)
 
 
 @pytest.mark.parametrize("change, says", [

@@ -268,7 +268,8 @@ def test_a_center_may_configure_subscribe_messages_instead(ctx, api_settings, st
     sender = OutboxSender(ctx.store, make_client(api_settings, ctx.store), lambda: ctx.kb.center)
     ctx.store.save_session("o_cit", {})
     clock.advance(hours=49)
-    standin.agree("o_cit", "SUB-1")  # the citizen agreed to one such message
+    standin.agree("o_cit", "SUB-1")  # the citizen agreed to one such message (WeChat's event: test_consent.py)
+    ctx.store.note_subscribe_choice("o_cit", "SUB-1", accepted=True)
     notify.citizen(ctx, "o_cit", "办结通知", "rec:1:done", record_notice(ctx))
     notify.citizen(ctx, "o_cit", "终止通知", "rec:1:terminated", record_notice(ctx, status="已终止"))
     assert sender.run_once() == 1
@@ -277,11 +278,11 @@ def test_a_center_may_configure_subscribe_messages_instead(ctx, api_settings, st
                                                    "character_string2": {"value": "DB20261123-0001"},
                                                    "phrase3": {"value": "已办结"},
                                                    "date4": {"value": "2026年11月25日 10:30"}}}]
-    # the second found no agreement left (43101): it fails for staff to see, never retried
+    # the second found the agreement spent: never sent, it fails for staff to see, never retried
     failed = ctx.store.outbox_list("failed")
-    assert len(failed) == 1 and "43101" in failed[0].last_error and "subscribe" in failed[0].last_error
+    assert len(failed) == 1 and "subscribe message the user agreed to" in failed[0].last_error
     clock.advance(hours=1)
-    assert sender.run_once() == 0 and len(standin.sent(BIZSEND)) == 2
+    assert sender.run_once() == 0 and len(standin.sent(BIZSEND)) == 1
 
 
 # -- WeChat's allowance: 5 customer-service messages after a user's message ---------------------------------

@@ -114,6 +114,29 @@ def test_compatible_mode_is_a_setting_that_accepts_plaintext(safe_env, ctx):
         Settings.from_env(dict(safe_env, WECHAT_COMPATIBLE_MODE="1", WECHAT_ENCODING_AES_KEY=""))
 
 
+def test_in_safe_mode_the_signature_binds_the_message_so_no_replay_memory_round_trip_is_needed(safe_env, ctx):
+    """msg_signature covers the encrypted message: a replayed request is the same message, answered once
+    and from its kept reply every time; another body under that signature fails the signature itself.
+    The memory of signatures (a Redis round trip per message) is for plaintext bodies only."""
+    app = create_app(Settings.from_env(safe_env), context=ctx)
+    memory = app.extensions["centerbot.replay"]
+    remembered = []
+    original = memory.remember
+    memory.remember = lambda *a, **k: remembered.append(a) or original(*a, **k)
+    finished = []
+    store_finish = ctx.store.finish_message
+    ctx.store.finish_message = lambda *a, **k: finished.append(a) or store_finish(*a, **k)
+    peer = WeChatPeer(TOKEN, AES_KEY, APP_ID)
+    client = app.test_client()
+    args, body = peer.sign(peer.xml("o_safe_replay", "text", "党费怎么交"))
+    replies = [post(client, args, body) for _ in range(3)]
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    assert len({peer.read_reply(r.get_data(as_text=True))["Content"] for r in replies}) == 1
+    assert len(finished) == 1 and remembered == []
+    _, other = peer.sign(peer.xml("o_safe_replay", "text", "待办"))
+    assert post(client, args, other).status_code == 403
+
+
 @pytest.mark.parametrize("text", ["你们服务太差了<!>", "<!DOCTYPE 是什么意思", "a <!-- b", "<![CDATA[ 嵌套"])
 def test_text_that_merely_contains_markup_characters_is_answered(chat, text):
     res = chat.post(chat.peer.xml("o_lt", "text", text))

@@ -34,6 +34,7 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
                                  (escalations, takeover, registration), numbering, open records by due
                                  time, per-staff and per-citizen indexes; one hash tag, so a change is
                                  one transaction
+  {u:<openid>}:consents          hash: the subscribe-message templates the user agreed to or refused (consents.py)
   {u:<openid>}:rating            the record (or booking) a citizen is asked to rate
   {rate}:by-ref / :bookings      好差评 of bookings (code -> JSON) and their codes by time (ratings.py)
   {cal}:years / :version / :once:<what>
@@ -54,6 +55,7 @@ import redis
 from bot.store.asked import AskedLog
 from bot.store.access import AccessStore
 from bot.store.bookings import BOOKING_KEEP, IDEMPOTENCY_TTL, BookingStore, BookResult, booking_code_parts
+from bot.store.consents import Consents
 from bot.store.connection import PREFIX, REDIS_SCHEMES, Connection, Unreachable, connect, lua
 from bot.store.jobs import JOB_LEASE, JOB_MAX_ATTEMPTS, Jobs
 from bot.store.ledgers import Ledgers
@@ -74,14 +76,14 @@ __all__ = [
 ]
 
 
-class Store(Messages, Outbox, Jobs, Staff, Ledgers, Tokens, Connection):
+class Store(Messages, Outbox, Jobs, Staff, Ledgers, Tokens, Consents, Connection):
     """Named operations over Redis; nothing else in the app issues Redis commands."""
 
     def __init__(self, client: redis.Redis, clock: Clock | None = None, prefix: str = PREFIX):
         self.r = client
         self.clock = clock or Clock()
         self.prefix = prefix
-        for part in (Messages, Outbox, Jobs, BookingStore, RecordStore, AccessStore):
+        for part in (Messages, Outbox, Jobs, Consents, BookingStore, RecordStore, AccessStore):
             for attr, name in part.SCRIPTS.items():
                 setattr(self, attr, self.r.register_script(lua(name)))
 

@@ -71,7 +71,7 @@ class Messages(Connection):
     def forget_user(self, openid: str) -> None:
         """On unsubscribe: delete the user's session and profile (records are kept, unlinked)."""
         self.r.delete(self._user(openid, "session"), self._user(openid, "profile"), self._user(openid, "rating"),
-                      self._user(openid, "bookings"), self._user(openid, "noshows"))
+                      self._user(openid, "bookings"), self._user(openid, "noshows"), self._user(openid, "consents"))
         self.records.unlink_user(openid)
 
     # -- exactly-once delivery ------------------------------------------------------------------

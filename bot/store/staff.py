@@ -7,6 +7,15 @@ import json
 from bot.store.connection import Connection
 
 
+PASSWORD_MIN, PASSWORD_MAX = 10, 200  # characters of a console password, wherever it is set
+PASSWORD_RULE = f"a console password has {PASSWORD_MIN} to {PASSWORD_MAX} characters"
+PASSWORD_RULE_ZH = f"密码应为{PASSWORD_MIN}至{PASSWORD_MAX}位"
+
+
+class PasswordRefused(ValueError):
+    """A password that breaks the rule: nothing was changed."""
+
+
 class Staff(Connection):
     """Staff members and what the console and WeChat commands need to know of them."""
 
@@ -106,8 +115,12 @@ class Staff(Connection):
         return [json.loads(v) for _, v in sorted(self.r.hgetall(self.key("staff", "roster")).items())]
 
     def set_password(self, name: str, password: str) -> None:
+        """Set a console password (only its hash is kept); PasswordRefused when it breaks PASSWORD_RULE,
+        the one rule of the console and the CLI."""
         from werkzeug.security import generate_password_hash
 
+        if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+            raise PasswordRefused(PASSWORD_RULE)
         member = self.staff(name)
         if member is None:
             raise KeyError(name)
