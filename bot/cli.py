@@ -422,8 +422,10 @@ def staff_holders(post: str | None, a: str | None, b: tuple[str, ...], reset: bo
     posts = duty.posts(c)
     if post is None:
         for name, (label, holders, live) in duty.all_holders(c).items():
+            missing = [n for n in holders.chain if store.staff(n) is None]
             click.echo(f"{name}  {label}  A {holders.a or '(leaders)'}  B {', '.join(holders.b) or '-'}"
-                       f"{'  (set live)' if live else ''}")
+                       f"{'  (set live)' if live else ''}"
+                       f"{'  NOT ON THE ROSTER: ' + ', '.join(missing) if missing else ''}")
         _echo_uncovered(store)
         return
     if post not in posts:

@@ -224,7 +224,11 @@ def test_cli_sets_several_b_holders_in_order_and_warns_of_a_post_left_empty(sett
     refused = runner.invoke(main, ["staff", "holders", "complaint", "--b", "王芳,王芳"], env=settings_env)
     assert refused.exit_code != 0 and "不能重复" in refused.output
     listed = runner.invoke(main, ["staff", "holders"], env=settings_env).output
-    assert "type:complaint  投诉  A 李强  B 王芳, 孙丽  (set live)" in listed
+    assert "type:complaint  投诉  A 李强  B 王芳, 孙丽  (set live)\n" in listed
+    store.remove_staff("孙丽")  # a holder removed behind the roster's back is pointed out
+    listed = runner.invoke(main, ["staff", "holders"], env=settings_env).output
+    assert "type:complaint  投诉  A 李强  B 王芳, 孙丽  (set live)  NOT ON THE ROSTER: 孙丽" in listed
+    store.add_staff("孙丽", "o_sun", role="window")
     today = dt.date.today()  # the CLI runs on the real clock: a week ahead has working days
     first, last_day = (today + dt.timedelta(days=1)).isoformat(), (today + dt.timedelta(days=8)).isoformat()
     for name in ("李强", "王芳"):
