@@ -5,7 +5,8 @@ evaluation sets would score: calibrated on tests/eval/questions.yaml, verified o
 from __future__ import annotations
 
 from knowledge.loader import load
-from knowledge.matcher import CLEAR_LEAD, LEXICAL_SURE, Matcher, _latin_pinyin_to_han, normalize, without_courtesy
+from knowledge.matcher import CLEAR_LEAD, LEXICAL_SURE, Matcher, without_courtesy
+from knowledge.text import latin_pinyin_to_han, normalize
 from bench.matcher_bench import CACHE, SAMPLE
 from tests.eval.evaluate import FRESH, QUESTIONS, load_questions
 
@@ -50,7 +51,7 @@ def run() -> list[str]:
         for item in items:
             q = item["q"]
             text = without_courtesy(q)
-            sheet = matcher.score(normalize(_latin_pinyin_to_han(text, matcher.syllable_chars)), text, semantic=False)
+            sheet = matcher.score(normalize(latin_pinyin_to_han(text, matcher.syllable_chars)), text, semantic=False)
             top = [c.score for c in sheet.matters[:2]] + [0.0, 0.0]
             both = [matcher.match(q, semantic=s) for s in (False, True)]
             rows.append((top[0], top[0] - top[1],
