@@ -3,6 +3,7 @@ cache), then the matcher's latency on that base: the rows of its section of BENC
 (`python -m bench import`)."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import statistics
@@ -53,6 +54,13 @@ def workbook(path: Path, count: int = COUNT) -> Path:
 
 
 def run(count: int = COUNT) -> dict:
+    """Measured in a fresh process: the embedding model's threads are set when a process first loads
+    it, and `centerbot kb import` loads it with every core (`make bench` has loaded it on one before)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_measure, (count,))
+
+
+def _measure(count: int) -> dict:
     os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))  # as `centerbot kb import`
     with tempfile.TemporaryDirectory() as tmp:
         path = workbook(Path(tmp) / "list.xlsx", count)
