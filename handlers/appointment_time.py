@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from handlers.context import Context, weekday_span
+from handlers.context import Context
 from handlers.when import parse_day, parse_time
 
 SERVICE = dt.timedelta(minutes=30)  # an appointment needs at least this long before the window closes
@@ -103,11 +103,9 @@ def label(when: dt.datetime) -> str:
 
 def reply_context(ctx: Context, wanted: str, result: Check) -> dict:
     """Template variables for appointments/outside_hours.txt."""
-    hours = ctx.kb.center.hours
     names = "一二三四五六日"
-    return {"wanted": wanted, "holiday": result.holiday, "weekdays": weekday_span(hours.weekdays),
-            "periods": [str(p).replace("-", "—") for p in hours.periods],
-            "extended": [(weekday_span(e.days), [str(p).replace("-", "—") for p in e.periods]) for e in hours.extended],
+    return {"wanted": wanted, "holiday": result.holiday, **ctx.hours_context(),
+            "periods": [str(p).replace("-", "—") for p in ctx.kb.center.hours.periods],
             "alternatives": [(label(w), f"星期{names[w.weekday()]}") for w in result.alternatives]}
 
 

@@ -81,6 +81,7 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     if at is not None and (day is None or ctx.calendar.is_workday(day)):  # 中午12点能办事吗, 下午5点还能去吗
         moment = dt.datetime.combine(day or today, at, ctx.clock.now().tzinfo)
         return Reply(ctx.render("center/at_time.txt", at=at, day=day, open=ctx.calendar.is_open_at(moment),
+                                by_appointment=ctx.calendar.by_appointment_at(moment),
                                 after=ctx.calendar.next_opening(moment), **today_context(ctx)))
     if day is None:
         return Reply(ctx.render("center/hours.txt", **today_context(ctx)))
@@ -91,7 +92,9 @@ def answer(message: Message, session: dict[str, Any], ctx: Context) -> Reply:
     is_open = ctx.calendar.is_workday(day)
     after = None if is_open else ctx.calendar.next_opening(
         dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), ctx.clock.now().tzinfo))
-    return Reply(ctx.render("center/day.txt", info=info, open=is_open, next_after=after,
+    service = "、".join(f"{start:%H:%M}—{end:%H:%M}" for start, end in ctx.calendar.service_periods(day)) \
+        if not is_open else ""  # a day off with extended hours (周六上午): by appointment
+    return Reply(ctx.render("center/day.txt", info=info, open=is_open, next_after=after, service=service,
                             is_today=day == today, with_year=day.year != today.year, **today_context(ctx)))
 
 

@@ -147,7 +147,9 @@ class Context:
     def hours_context(self) -> dict:
         """Template variables describing the center's opening hours."""
         hours = self.kb.center.hours
-        return {"center": self.kb.center, "periods": hours.periods, "weekdays": weekday_span(hours.weekdays)}
+        return {"center": self.kb.center, "periods": hours.periods, "weekdays": weekday_span(hours.weekdays),
+                "extended": [(weekday_span(e.days), [str(p).replace("-", "—") for p in e.periods])
+                             for e in hours.extended]}
 
 
 def weekday_span(days: list[int]) -> str:

@@ -231,6 +231,11 @@ class WorkCalendar:
                 merged.append((start, end))
         return merged
 
+    def by_appointment_at(self, at: dt.datetime) -> bool:
+        """Outside office hours but inside the extended hours (延时服务): served by appointment only."""
+        t = at.time()
+        return not self.is_open_at(at) and any(start <= t < end for start, end in self.service_periods(at.date()))
+
     def next_opening(self, at: dt.datetime) -> dt.datetime:
         """The next moment the center opens at or after `at` (itself if open now)."""
         if self.is_open_at(at):

@@ -76,3 +76,21 @@ def test_cancel_ends_the_appointment_after_an_out_of_hours_answer(chat, store, s
     ask(chat, "周日上午")
     assert "取消" in ask(chat, "取消")
     assert store.records.of_user("o_late") == []
+
+
+def test_a_question_about_lunchtime_says_the_window_serves_then_by_appointment(chat):
+    reply = ask(chat, "中午12点到2点能办事吗", user="o_noon")
+    assert "不在办公时间（中午休息）" in reply and "延时服务时间内" in reply and "预约延时服务" in reply
+    assert "延时服务（需提前预约" in reply and "周一至周五 12:00—14:00、17:30—19:00" in reply
+
+
+def test_saturday_is_a_day_off_with_extended_service_by_appointment_and_sunday_is_not(chat):
+    saturday = ask(chat, "11月28日开门吗", user="o_sat")
+    assert "是休息日，中心不开门，但09:00—12:00可以预约延时服务" in saturday
+    sunday = ask(chat, "11月29日开门吗", user="o_sun")
+    assert "是休息日，中心不开门。" in sunday and "可以预约延时服务（" not in sunday
+
+
+def test_预约延时服务_starts_the_appointment_the_hours_answer_points_to(chat):
+    reply = ask(chat, "预约延时服务", user="o_book_late")
+    assert "延时服务" in reply and "窗口" in reply
