@@ -165,15 +165,21 @@ def staff_away_cancel():
     return redirect(url_for("console_roster.roster"))
 
 
+def _post(c) -> tuple[str, str]:
+    """The form's post (a record type or a window) and its label; 404 for one the center does not have."""
+    post = request.form.get("post", "")[:80]
+    posts = duty.posts(c)
+    if post not in posts:
+        abort(404)
+    return post, posts[post][0]
+
+
 @bp.post("/staff/holders")
 @leader_only
 def staff_holders():
     """Set a post's A holder and its B holders in order; live at once for every process."""
     c = ctx()
-    post = request.form.get("post", "")[:80]
-    if post not in duty.posts(c):
-        abort(404)
-    label = duty.posts(c)[post][0]
+    post, label = _post(c)
     a = _name("a") or None
     b = [n.strip()[:20] for n in request.form.getlist("b")[:MAX_B] if n.strip()]
     holders, why = duty.check(c, a, b)
@@ -191,10 +197,8 @@ def staff_holders():
 @leader_only
 def staff_holders_reset():
     c = ctx()
-    post = request.form.get("post", "")[:80]
-    if post not in duty.posts(c):
-        abort(404)
+    post, label = _post(c)
     if c.store.reset_holders(post):
-        flash(f"{duty.posts(c)[post][0]}的AB岗已恢复为 center.yaml 中的设定。")
+        flash(f"{label}的AB岗已恢复为 center.yaml 中的设定。")
     _warn_uncovered(c)
     return redirect(url_for("console_roster.roster"))

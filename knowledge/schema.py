@@ -55,67 +55,50 @@ def _weekday_numbers(v: list[int]) -> list[int]:
     return sorted(set(v))
 
 
-def _ordered_periods(periods: list[Period]) -> None:
-    for a, b in zip(periods, periods[1:]):
-        if b.start < a.end:
-            raise ValueError(f"periods overlap or are out of order: {a} and {b}")
+class _Periods(Strict):
+    """Periods of a day, each like 09:00-12:00, in order and not overlapping."""
+
+    periods: list[Period] = Field(min_length=1)
+
+    @field_validator("periods", mode="before")
+    @classmethod
+    def _periods(cls, v):
+        if isinstance(v, list):
+            return [Period.parse(p) if isinstance(p, str) else p for p in v]
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for a, b in zip(self.periods, self.periods[1:]):
+            if b.start < a.end:
+                raise ValueError(f"periods overlap or are out of order: {a} and {b}")
+        return self
 
 
-class Extended(Strict):
+class Extended(_Periods):
     """延时服务 (seed 000 §四): periods beyond office hours a window serves by appointment, on these
     weekdays (1 = Monday), never on a holiday."""
 
     days: list[int] = Field(min_length=1)
-    periods: list[Period] = Field(min_length=1)
 
     @field_validator("days")
     @classmethod
     def _days(cls, v: list[int]) -> list[int]:
         return _weekday_numbers(v)
 
-    @field_validator("periods", mode="before")
-    @classmethod
-    def _periods(cls, v):
-        if isinstance(v, list):
-            return [Period.parse(p) if isinstance(p, str) else p for p in v]
-        return v
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Extended":
-        _ordered_periods(self.periods)
-        return self
-
-
-class Hours(Strict):
+class Hours(_Periods):
     """Opening hours: which weekdays (1 = Monday) and the periods of each open day; `extended`: the
     延时服务 periods a window serves by appointment."""
 
     weekdays: list[int] = Field(min_length=1)
-    periods: list[Period] = Field(min_length=1)
     note: str = ""
     extended: list[Extended] = []
 
     @field_validator("weekdays")
     @classmethod
     def _weekdays(cls, v: list[int]) -> list[int]:
-        bad = [d for d in v if d < 1 or d > 7]
-        if bad:
-            raise ValueError(f"weekdays are 1 (Monday) to 7 (Sunday), not {bad}")
-        return sorted(set(v))
-
-    @field_validator("periods", mode="before")
-    @classmethod
-    def _periods(cls, v):
-        if isinstance(v, list):
-            return [Period.parse(p) if isinstance(p, str) else p for p in v]
-        return v
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "Hours":
-        for a, b in zip(self.periods, self.periods[1:]):
-            if b.start < a.end:
-                raise ValueError(f"periods overlap or are out of order: {a} and {b}")
-        return self
+        return _weekday_numbers(v)
 
 
 class Phones(Strict):
