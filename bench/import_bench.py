@@ -61,7 +61,7 @@ def run(count: int = COUNT) -> dict:
 
 
 def _measure(count: int) -> dict:
-    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))  # as `centerbot kb import`
+    semantic.embed_with_every_core()  # as `centerbot kb import`
     with tempfile.TemporaryDirectory() as tmp:
         path = workbook(Path(tmp) / "list.xlsx", count)
         semantic._memory.clear()  # a cold start: nothing embedded in this process ...

@@ -12,7 +12,6 @@ Needs jieba (`pip install jieba`), which the app does not use: `python -m bench.
 rows of "A static embedding instead of the transformer?" in BENCHMARKS.md."""
 from __future__ import annotations
 
-import os
 from collections import Counter
 from contextlib import contextmanager
 
@@ -156,5 +155,5 @@ def run() -> list[str]:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
+    semantic.embed_with_every_core()
     print(SECTION + "\n\n" + "\n".join(run()))

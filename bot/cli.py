@@ -110,7 +110,7 @@ def embed() -> None:
         click.echo("the semantic channel is off or not installed: nothing to embed")
         return
     # Nothing else runs while the master waits for this: every core embeds (a web worker uses one).
-    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
+    semantic.embed_with_every_core()
     started = time.monotonic()
     Matcher(kb, cache_dir=settings.data_dir / "cache", shared=shared)
     click.echo(f"the knowledge base is in the embedding cache ({time.monotonic() - started:.1f} s)")
@@ -123,13 +123,13 @@ def worker() -> None:
     from bot.worker import OutboxSender
 
     from bot.app import build_context
-
     from bot.kb_live import LiveBase
+    from knowledge import semantic
 
     settings = cli_settings()
     # Started beside gunicorn, it may be the process that embeds a new base while the web workers wait
     # for the vectors: with every core, as `centerbot embed` does (it embeds at start or reload only).
-    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
+    semantic.embed_with_every_core()
     holder = {"centerbot": build_context(settings)}
     LiveBase(settings, holder).start()  # the worker follows the base's changes like the web workers
     ctx = holder["centerbot"]

@@ -74,6 +74,7 @@ def _kstore(settings: Settings):
 def _embed_ahead(settings: Settings, kstore, shared, writes) -> None:
     """Embed the changed base with every core before publishing it, telling how it goes."""
     from bot import kb_live
+    from knowledge import semantic
 
     def progress(done: int, total: int, elapsed: float) -> None:
         if done == 0:
@@ -81,7 +82,7 @@ def _embed_ahead(settings: Settings, kstore, shared, writes) -> None:
         else:
             click.echo(f"  {done}/{total} in {elapsed:.0f} s; about {elapsed / done * (total - done):.0f} s left")
 
-    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
+    semantic.embed_with_every_core()
     kb_live.embed_ahead(settings, kstore, shared, writes, progress)
 
 

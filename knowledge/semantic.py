@@ -38,6 +38,13 @@ def available() -> bool:
 _instance = None
 
 
+def embed_with_every_core() -> None:
+    """For a process that embeds while no request waits on it (`centerbot embed`, the worker, `kb
+    import`): the model, loaded later in this process, uses every core. A web worker keeps one
+    (CENTERBOT_EMBED_THREADS, default 1); a value set in the environment wins either way."""
+    os.environ.setdefault("CENTERBOT_EMBED_THREADS", str(os.cpu_count() or 1))
+
+
 def _model():
     """One model per process, on one thread: web workers already use every core, and OpenMP threads
     spinning against each other across processes make every query slower."""
