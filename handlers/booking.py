@@ -37,7 +37,6 @@ _CANCEL_CODE = re.compile(r"(取消|退订|不去了|去不了).{0,8}?([A-Za-z]{
 _CANCEL_WORDS = re.compile(r"(取消|退订|不去了|去不了|来不了|不来了).{0,6}(预约|预订|一下|掉)|(预约|预订).{0,6}(取消|退掉|不要了)|"
                            r"(去不了|来不了|不去了|不来了)")
 _YES = re.compile(r"^(好|好的|行|可以|确定|确认|是|是的|对|就这个|就它|嗯|1)[。！!]*$")
-_NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 _STAFF = re.compile(r"^(同意|拒绝|爽约)\s*([A-Za-z]{1,3}\d{8,})\s*(.*)$", re.S)
 
 
@@ -279,7 +278,7 @@ def _leftover_name(text: str, used: list[str], ctx: Context) -> str | None:
 
 def _pick(text: str, state: dict[str, Any]) -> Any:
     """A numbered answer to the question just asked."""
-    m = _NUMBER.match(text)
+    m = intent.NUMBERED.match(text)
     choices = state.get("choices") or []
     if m and state.get("asking") in ("resource", "day", "slot") and 1 <= int(m[1]) <= len(choices):
         return choices[int(m[1]) - 1]

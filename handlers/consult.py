@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from handlers import record_form
+from handlers import intent, record_form
 from handlers.context import Context
 from handlers.message import Message, Reply
 from handlers.render import WECHAT_TEXT_LIMIT, split_by_bytes, utf8_len
@@ -22,7 +22,6 @@ HAVE_WORDS = re.compile(r"^(我|我们|我家)?(已经)?(有|带了|准备了|�
 NONE_HELD = re.compile(r"^(都没有|没有|一个都没有|啥也没有|什么都没有)$")
 ALL_HELD = re.compile(r"^(都有|全都有|全有|都齐了|都带了)$")
 NONE_OF_THESE = re.compile(r"^(都不是|都不对|没有|不是|以上都不是|0)$")
-_NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 
 
 # Rendered notifications: a pure function of the matter, its base and the public address, asked again and
@@ -158,7 +157,7 @@ def on_pick(message: Message, session: dict[str, Any], ctx: Context) -> Reply | 
         if slots.get("asked"):
             _keep(ctx.store.asked.mark, slots["asked"], "none")
         return Reply(ctx.render("consult/none_of_these.txt", center=ctx.kb.center, categories=ctx.kb.categories))
-    number = _NUMBER.match(text)
+    number = intent.NUMBERED.match(text)
     if number and slots.get("categories"):
         index = int(number[1])
         if 1 <= index <= len(ctx.kb.categories):

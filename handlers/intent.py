@@ -39,6 +39,7 @@ HOW = re.compile(r"^(请问)?(怎么|如何|怎样|咋|在哪里?|哪里|去哪)
                  r"|(帮办|代办).{0,8}(收费|要钱|花钱|免费|是什么|是啥|什么意思|能办吗|可以吗|谁能|哪些人|条件)"
                  r"|^(什么是|啥是)(帮办|代办)")
 BOOKING_WORDS = re.compile(r"预约|预订|预定|订一?个|约一?个|想用|借用|租用|借|能用|可以用|用一下|还有位置|有位置|有空位|有空吗|空着吗|开放吗|去健身|想去")
+NUMBERED = re.compile(r"^\s*(\d{1,2})\s*$")  # a reply picking from a numbered list
 BOOKINGS_MINE = re.compile(r"^(我的预约|查询预约|查看预约|预约查询|我的订单)$")
 BOOKING_COMMAND = re.compile(BOOKINGS_MINE.pattern + r"|^取消预约")
 WITHDRAW = re.compile(r"(撤销|撤回|撤掉|不办了|不要了|不用了).{0,8}[A-Z]{2}\d{8}-\d{4,}|[A-Z]{2}\d{8}-\d{4,}.{0,10}(撤销|撤回|撤掉|不办了|不要了|不用了)",
