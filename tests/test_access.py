@@ -15,7 +15,7 @@ import werkzeug.security
 from bot.store.access import BIND_CODE_LENGTH
 from bot.exports import safe_cell
 from handlers import binding, record_form
-from tests.test_console import csrf_of, sign_in
+from tests.test_console import add_people, csrf_of, sign_in
 from tests.test_records import complain, number_of
 
 BOOKING_CODE = re.compile(r"预约编号：(\w+)")
@@ -24,12 +24,8 @@ BOOKING_CODE = re.compile(r"预约编号：(\w+)")
 @pytest.fixture()
 def people(store):
     """The sample center: 李强 keeps the meeting room, 王芳 the gym and reading room, 张书记 leads."""
-    store.add_staff("李强", "o_li", "window")
-    store.add_staff("王芳", "o_wang", "window")
-    store.add_staff("张书记", "o_leader", "leader")
-    store.add_staff("刘管理", "o_admin", "admin")
-    for name in ("李强", "王芳", "张书记", "刘管理"):
-        store.set_password(name, "secret-123")
+    add_people(store, ("李强", "o_li", "window"), ("王芳", "o_wang", "window"), ("张书记", "o_leader", "leader"),
+               ("刘管理", "o_admin", "admin"))
 
 
 def meeting(chat, user="o_m"):

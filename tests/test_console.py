@@ -10,13 +10,16 @@ from tests.test_records import complain, last, number_of
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+def add_people(store, *people: tuple[str, str, str]):
+    """Staff who sign in to the console, each with the password `secret-123`."""
+    for name, openid, role in people:
+        store.add_staff(name, openid, role)
+        store.set_password(name, "secret-123")
+
+
 @pytest.fixture()
 def people(store):
-    store.add_staff("李强", "o_li", "window")
-    store.add_staff("王芳", "o_wang", "window")
-    store.add_staff("张书记", "o_leader", "leader")
-    for name in ("李强", "王芳", "张书记"):
-        store.set_password(name, "secret-123")
+    add_people(store, ("李强", "o_li", "window"), ("王芳", "o_wang", "window"), ("张书记", "o_leader", "leader"))
 
 
 def csrf_of(client, url="/staff/login"):

@@ -11,12 +11,17 @@ from bot.worker import run_jobs
 NUMBER = re.compile(r"编号：([A-Z]{2}\d{8}-\d{4,})")
 
 
-@pytest.fixture()
-def staff(store):
+def add_roster(store):
+    """The sample center's roster: the A/B holders of center.yaml, a 代办员 and a leader."""
     store.add_staff("王芳", "o_wang", role="window")
     store.add_staff("李强", "o_li", role="window", backup="王芳")
     store.add_staff("赵敏", "o_zhao", role="delegate")
     store.add_staff("张书记", "o_leader", role="leader")
+
+
+@pytest.fixture()
+def staff(store):
+    add_roster(store)
 
 
 def last(store, openid):

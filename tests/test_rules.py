@@ -8,15 +8,12 @@ import datetime as dt
 import pytest
 
 from bot.worker import run_jobs
-from tests.test_records import last, number_of
+from tests.test_records import add_roster, last, number_of
 
 
 @pytest.fixture()
 def staff(store):
-    store.add_staff("王芳", "o_wang", role="window")
-    store.add_staff("李强", "o_li", role="window", backup="王芳")
-    store.add_staff("赵敏", "o_zhao", role="delegate")
-    store.add_staff("张书记", "o_leader", role="leader")
+    add_roster(store)
     store.add_staff("刘洋", "o_liu", role="window")
     store.add_staff("陈静", "o_chen", role="window")
 

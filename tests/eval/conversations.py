@@ -41,6 +41,24 @@ OPENID = "o_eval_citizen"
 _NOTICE = re.compile(r"/notice/([a-z0-9-]+)")
 
 
+def _one_like(expect: dict, kind: str, items: list[dict], shown: tuple[str, ...]) -> list[str]:
+    """`expect[kind]`: one of the items has these fields (a record's `content_has`: its content holds
+    that text); `expect[kind + "_status"]`: the latest item's status."""
+    why = []
+    if kind in expect:
+        want = dict(expect[kind])
+        content = want.pop("content_has", None)
+        found = [i for i in items if all(str(i.get(k, "")) == str(v) for k, v in want.items())
+                 and (content is None or content in i.get("content", ""))]
+        if not found:
+            why.append(f"no {kind} with {expect[kind]}; {kind}s: {[{k: i.get(k) for k in shown} for i in items]}")
+    if f"{kind}_status" in expect:
+        status = items[-1]["status"] if items else None
+        if status != expect[f"{kind}_status"]:
+            why.append(f"latest {kind} status {status}, expected {expect[f'{kind}_status']}")
+    return why
+
+
 @dataclass
 class Outcome:
     ok: bool
@@ -145,31 +163,11 @@ class Player:
         if "records" in expect and len(records) != expect["records"]:
             why.append(f"expected {expect['records']} records, found {len(records)}: "
                        f"{[(r['type'], r.get('name')) for r in records]}")
-        if "record" in expect:
-            want = dict(expect["record"])
-            content = want.pop("content_has", None)
-            found = [r for r in records if all(str(r.get(k, "")) == str(v) for k, v in want.items())
-                     and (content is None or content in r.get("content", ""))]
-            if not found:
-                why.append(f"no record with {expect['record']}; records: "
-                           f"{[{k: r.get(k) for k in ('type', 'name', 'phone', 'matter', 'mode', 'content')} for r in records]}")
-        if "record_status" in expect:
-            status = records[-1]["status"] if records else None
-            if status != expect["record_status"]:
-                why.append(f"latest record status {status}, expected {expect['record_status']}")
+        why += _one_like(expect, "record", records, ("type", "name", "phone", "matter", "mode", "content"))
         bookings = self._bookings()
         if "bookings" in expect and len(bookings) != expect["bookings"]:
             why.append(f"expected {expect['bookings']} bookings, found {len(bookings)}")
-        if "booking" in expect:
-            want = expect["booking"]
-            found = [b for b in bookings if all(str(b.get(k, "")) == str(v) for k, v in want.items())]
-            if not found:
-                why.append(f"no booking with {want}; bookings: "
-                           f"{[{k: b.get(k) for k in ('resource', 'date', 'start', 'name', 'phone', 'status')} for b in bookings]}")
-        if "booking_status" in expect:
-            status = bookings[-1]["status"] if bookings else None
-            if status != expect["booking_status"]:
-                why.append(f"latest booking status {status}, expected {expect['booking_status']}")
+        why += _one_like(expect, "booking", bookings, ("resource", "date", "start", "name", "phone", "status"))
         if "flow" in expect and session.get("flow") != expect["flow"]:
             why.append(f"session flow {session.get('flow')}, expected {expect['flow']}")
         if "asking" in expect and (session.get("slots") or {}).get("asking") != expect["asking"]:
