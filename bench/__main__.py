@@ -149,8 +149,10 @@ the seats taken equal the bookings made and never exceed the capacity.
 
 `bench/roundtrips.py` counts what one webhook message costs in Redis (a command, a pipeline or a
 script call is one round trip), through the app on a private server. Every message pays two: the
-exactly-once mark read together with the session, and the reply kept for retries written together with
-the session and profile; a retry of an answered message pays one. Taking a seat is one Lua script;
+exactly-once mark read together with the session (and, for a plaintext request, the signed URL
+remembered: two scripts in one pipeline), and the reply kept for retries written together with the
+session, the profile and what the handler put off (the question log); a retry of an answered message
+pays one. Taking a seat is one Lua script;
 creating a record is one script plus its number, its handoffs and its scheduled escalations.
 
 {chr(10).join(trips)}

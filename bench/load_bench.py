@@ -380,14 +380,14 @@ Where a consultation's {consult['worker_cpu']:,.0f} µs of worker CPU go:
 
 - {echo['worker_cpu']:,.0f} µs: the echo's, the protocol's floor (gunicorn's sync worker with a connection per
   request and its access log, Flask, the signature, the XML);
-- {floor['worker_cpu'] - echo['worker_cpu']:,.0f} µs more: what every message of the app pays, as the help row shows (the
-  signature remembered with the hash of its body, as a plaintext request needs (safe mode skips it);
-  the exactly-once claim and the session read; then the kept reply, session and profile written by
-  one script: three Redis round trips, each about 120 µs of client CPU; the message parsed once; the
-  handler run on the budget thread; the reply rendered);
+- {floor['worker_cpu'] - echo['worker_cpu']:,.0f} µs more: what every message of the app pays, as the help row shows (two
+  Redis round trips: the exactly-once claim with the session read, in a pipeline with the signed URL
+  remembered with the hash of its body, as a plaintext request needs (safe mode skips it); then the
+  kept reply, session and profile written by one script; the message parsed once; the handler run
+  inline, its 4-second budget kept by the process's watchdog thread; the reply rendered);
 - {_more(consult['worker_cpu'] - floor['worker_cpu'])}: the consultation, answered from the matcher's kept decisions and the
   kept rendering of the notification (a repeated question), and the question kept for the keepers'
-  "群众问了什么" (one more round trip).
+  "群众问了什么" (two more commands in the finishing round trip).
 
 Redis adds {consult['redis_cpu']:,.0f} µs of its own on the same two cores, and wrk needs its share too. Latency is mostly
 queueing: {CONNECTIONS} connections wait for the sync workers, so the mean is about {CONNECTIONS} ÷ requests/s (Little's law).

@@ -28,7 +28,8 @@ PARTS = [
     ("rendering (Jinja2 templates)", ("jinja2", "render.py", "templates/")),
     ("Redis (redis-py, the store)", ("redis/", "bot/store/")),
     ("WeChat XML, signature, reply XML (wechatpy, xmltodict)", ("wechatpy", "xmltodict", "wechat.py", "expat")),
-    ("handler handoff (thread pool, futures)", ("concurrent/futures", "threading.py")),
+    ("the budget's watchdog (bot/watchdog.py)", ("watchdog.py",)),
+    ("threads (locks, thread pools)", ("concurrent/futures", "threading.py")),
     ("the rest of the handlers (dispatch, consult, sessions)", ("handlers/",)),
     ("gunicorn, Flask, werkzeug, the access log", ("gunicorn", "flask", "werkzeug", "logging")),
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
@@ -15,7 +14,7 @@ from bot.store.calendar import CalendarStore
 from bot.config import Settings
 from bot.console_sessions import ServerSessions
 from bot.embedded_redis import ensure_server
-from bot.store.replay import LocalReplayMemory, ReplayMemory
+from bot.store.replay import LocalReplayMemory
 from bot.store import Store, connect
 from bot.store.access import dummy_password_hash
 from handlers.clock import Clock
@@ -88,9 +87,6 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     context.render.add_templates(TEMPLATES)
     if live if live is not None else own:
         app.extensions["centerbot.live"] = kb_live.LiveBase(settings, app.extensions).start()
-    app.extensions["centerbot.pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handler")
-    store = app.extensions["centerbot"].store
-    app.extensions["centerbot.replay"] = ReplayMemory(store.r, store.prefix)
     app.extensions["centerbot.replay_local"] = LocalReplayMemory()
 
     from bot import console, console_kb, console_roster, pages, webhook

@@ -15,6 +15,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.wechat import msg_signature, signature
 
+_SYSTEM_RANDOM = random.SystemRandom()
 _ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
 
 
@@ -67,7 +68,7 @@ class WeChatPeer:
         """Query arguments and body for a POST, as WeChat would send them: signed now with a new nonce
         (each delivery of WeChat's own retries repeats the same arguments and body)."""
         timestamp = str(int(time.time()) if timestamp is None else timestamp)
-        nonce = nonce or "".join(random.choices(string.digits, k=10))
+        nonce = nonce or "".join(_SYSTEM_RANDOM.choices(string.digits, k=10))  # never from a seeded generator
         self.last_nonce = nonce
         args = {"signature": signature(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
                 "openid": "o_peer"}

@@ -1,18 +1,19 @@
-"""The /wechat endpoint: verify, de-duplicate, run the conversation within WeChat's 5 s, reply."""
+"""The /wechat endpoint: verify, de-duplicate, run the conversation within WeChat's 5 s, reply.
+
+The handler runs inline; bot/watchdog.py defers a message whose handler overruns the budget."""
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
 import uuid
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import redis
 from flask import Blueprint, Response, current_app, request
 
 from bot.store import CLAIM_LEASE, Unreachable
-from bot.store.replay import REPLAY
+from bot.store.replay import NEW, REPLAY, SignedRequest
+from bot.watchdog import WATCHDOG
 from bot.wechat import BadRequest, Forbidden, Inbound, read_inbound, verify_url
 from handlers.dispatch import dispatch, handle_message
 from handlers.message import Reply
@@ -75,14 +76,22 @@ def receive():
     store_paused = ctx.clock.timestamp() < paused_until
     # In safe mode msg_signature covers the encrypted message itself: a replay carries the same message,
     # which the claim below answers from its kept reply, and another body fails the signature. Only a
-    # plaintext body (plain or compatible mode) needs the memory of signatures and their bodies.
-    if not inbound.encrypted and _seen_with_another_body(app, settings, body, redis_too=not store_paused) == REPLAY:
-        return _forbidden("a signature already seen, with another body (replay)")
+    # plaintext body (plain or compatible mode) needs the memory of signed URLs and their bodies: this
+    # process's own first, then the shared one, remembered in the claim's round trip.
+    local = app.extensions["centerbot.replay_local"]
+    signed = None if inbound.encrypted else _signed(settings, body)
+    seen_here = local.remember(signed) if signed is not None else NEW
+    if seen_here == REPLAY:
+        return _forbidden(_REPLAYED)
     if store_paused:
         text = _answer_without_store(ctx, inbound.message)
     else:
         try:
-            text = _answer_once(app, inbound, arrived)
+            text = _answer_once(app, inbound, arrived, signed)
+        except Forbidden as exc:  # the shared memory had this URL with another body
+            if seen_here == NEW:
+                local.forget(signed)
+            return _forbidden(exc)
         except redis.RedisError as exc:
             log.error("store unavailable (%s): answering from memory", type(exc).__name__)
             if isinstance(exc, UNREACHABLE):
@@ -91,26 +100,16 @@ def receive():
     return _xml(inbound.render(settings, text, nonce))
 
 
-def _seen_with_another_body(app, settings, body: bytes, redis_too: bool) -> str:
-    """Remember this signed request (timestamp, nonce, signature and the hash of its body) for the
-    timestamp window; say NEW, RETRY (WeChat's own retry: same body) or REPLAY (another body).
+_REPLAYED = "a signature already seen, with another body (replay)"
 
-    Every process also remembers what it saw itself: while Redis is out of reach, that is what holds
+
+def _signed(settings, body: bytes) -> SignedRequest:
+    """This plaintext request's signed URL (timestamp, nonce, signature) and body, to be remembered for
+    as long as its timestamp is acceptable. While Redis is out of reach, this process's memory holds
     (and the timestamp window), and nothing that needs the store is done anyway (docs/deploy.md)."""
     args = request.args
-    triple = (args.get("timestamp", ""), args.get("nonce", ""), args.get("signature", ""))
     keep = int(2 * settings.timestamp_window) + 60  # a timestamp stays acceptable this long at most
-    local = app.extensions["centerbot.replay_local"].remember(*triple, body, keep)
-    if not redis_too:
-        return local
-    try:
-        return app.extensions["centerbot.replay"].remember(*triple, body, keep)
-    except redis.RedisError as exc:
-        log.error("replay memory unavailable (%s): this process's memory holds", type(exc).__name__)
-        if isinstance(exc, UNREACHABLE):
-            ctx = app.extensions["centerbot"]
-            app.extensions["centerbot.store_paused_until"] = ctx.clock.timestamp() + STORE_PAUSE
-        return local
+    return SignedRequest.of(args.get("timestamp", ""), args.get("nonce", ""), args.get("signature", ""), body, keep)
 
 
 def _answer_without_store(ctx, msg) -> str:
@@ -124,16 +123,20 @@ def _answer_without_store(ctx, msg) -> str:
     return reply.text if not reply.followups else reply.text + "\n" + ctx.render("common/store_down_more.txt")
 
 
-def _answer_once(app, inbound: Inbound, arrived: float | None = None) -> str:
+def _answer_once(app, inbound: Inbound, arrived: float | None = None, signed: SignedRequest | None = None) -> str:
     """The reply text for a message, computing it only the first time WeChat delivers it.
 
     A later delivery (WeChat's retry) waits for the first one's answer; if the first delivery's process
     died, its claim's lease runs out and this delivery takes the message over. Whatever is still being
-    computed when WeChat stops waiting is answered through the outbox."""
+    computed when WeChat stops waiting (the watchdog marks it deferred) is answered through the outbox.
+    A plaintext request's signed URL is remembered in the claim's round trip: Forbidden if it was seen
+    with another body."""
     arrived = time.monotonic() if arrived is None else arrived
     ctx = app.extensions["centerbot"]
     msg = inbound.message
-    seen = ctx.store.claim_message(msg.openid, msg.dedup_key)
+    seen = ctx.store.claim_message(msg.openid, msg.dedup_key, signed)
+    if seen.state == REPLAY:
+        raise Forbidden(_REPLAYED)
     while seen.state == "pending" and time.monotonic() < arrived + RETRY_WAIT:
         time.sleep(RETRY_POLL)
         seen = ctx.store.claim_message(msg.openid, msg.dedup_key)  # "new" once a dead handler's lease ran out
@@ -143,18 +146,30 @@ def _answer_once(app, inbound: Inbound, arrived: float | None = None) -> str:
         log.warning("a message was still pending past its claim's lease (clocks apart?)")
     if seen.state != "new":
         return ""  # deferred: its answer comes through the outbox
-    future: Future = app.extensions["centerbot.pool"].submit(handle_message, msg, seen.session, ctx)
+    with ctx.store.writes_put_off():  # the handler's question log goes with the finishing round trip
+        return _handle(ctx, msg, seen.session, arrived)
+
+
+def _handle(ctx, msg, session: dict, arrived: float) -> str:
+    """Run the handler inline, watched: answer in time, or through the outbox once it is deferred."""
+    watch = WATCHDOG.watch(
+        arrived + HANDLER_BUDGET, lambda: ctx.store.finish_message(msg.openid, msg.dedup_key, "deferred"))
     try:
-        reply, session = future.result(timeout=max(0.0, arrived + HANDLER_BUDGET - time.monotonic()))
-    except FutureTimeout:
-        ctx.store.finish_message(msg.openid, msg.dedup_key, "deferred")
-        future.add_done_callback(lambda f: _deliver_late(ctx, msg, f))
-        return ""
+        reply, session = handle_message(msg, session, ctx)
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("handler failed (ref %s, kind %s)", ref, msg.kind)
+        if not WATCHDOG.finish(watch):
+            _deliver_late(ctx, msg, Reply(ctx.render("common/busy.txt")), None)
+            return ""
         ctx.store.release_message(msg.openid, msg.dedup_key)
         return ctx.render("common/busy.txt")
+    except BaseException:  # the process is being stopped: the claim's lease lets WeChat's retry take over
+        WATCHDOG.finish(watch)
+        raise
+    if not WATCHDOG.finish(watch):
+        _deliver_late(ctx, msg, reply, session)
+        return ""
     reply = fit(reply)
     _queue_followups(ctx, msg, reply)
     ctx.store.finish_message(msg.openid, msg.dedup_key, "done", reply.text, session=session)
@@ -174,14 +189,9 @@ def _queue_followups(ctx, msg, reply: Reply, first: int = 0) -> None:
         ctx.store.enqueue(msg.openid, "text", {"content": text}, dedup=f"{msg.openid}:{msg.dedup_key}:{i}")
 
 
-def _deliver_late(ctx, msg, future: Future) -> None:
-    """A handler that overran the budget: its answer goes out as customer-service messages."""
-    session = None
-    try:
-        reply, session = future.result()
-    except Exception:
-        log.exception("late handler failed (kind %s)", msg.kind)
-        reply = Reply(ctx.render("common/busy.txt"))
+def _deliver_late(ctx, msg, reply: Reply, session: dict | None) -> None:
+    """A handler that overran the budget (WeChat has stopped waiting): its answer goes out as
+    customer-service messages."""
     if reply.text:
         ctx.store.enqueue(msg.openid, "text", {"content": reply.text}, dedup=f"{msg.openid}:{msg.dedup_key}:late")
     _queue_followups(ctx, msg, reply)

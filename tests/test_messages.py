@@ -83,19 +83,39 @@ def test_a_handler_that_overruns_replies_success_and_sends_the_answer_later(chat
     monkeypatch.setattr(dispatch, "dispatch", slow)
     monkeypatch.setattr(webhook, "HANDLER_BUDGET", 0.2)
     xml = chat.peer.xml("o_slow", "text", "党费怎么交", msg_id=99)
-    assert chat.post(xml).get_data(as_text=True) == "success"
-    # WeChat's retry while the answer is still being made gets `success` too, not a second run
+    first = []
+    delivery = threading.Thread(target=lambda: first.append(chat.post(xml).get_data(as_text=True)))
+    delivery.start()
+    # WeChat's retry while the answer is still being made: the watchdog has deferred the message, so the
+    # retry gets `success` at once, not a second run and not a wait
+    for _ in range(100):
+        if store.claim_message("o_slow", "m99").state == "deferred":
+            break
+        threading.Event().wait(0.05)
     monkeypatch.setattr(webhook, "RETRY_WAIT", 0.1)
     assert chat.post(xml).get_data(as_text=True) == "success"
     release.set()
-    for _ in range(100):
-        items = store.outbox_for_user("o_slow")
-        if items:
-            break
-        threading.Event().wait(0.05)
+    delivery.join(10)
+    assert first == ["success"]  # the first delivery, answered late, says nothing more either
+    items = store.outbox_for_user("o_slow")
     assert len(items) == 1 and "党费" in items[0].payload["content"]
     assert chat.post(xml).get_data(as_text=True) == "success"  # a late retry: still nothing new
     assert len(store.outbox_for_user("o_slow")) == 1
+
+
+def test_a_handler_that_overruns_and_then_fails_sends_a_polite_busy_message_later(chat, store, monkeypatch):
+    def slow_and_broken(message, session, ctx):
+        for _ in range(200):  # until the watchdog has deferred the message
+            if store.claim_message("o_slow_err", "m98").state == "deferred":
+                break
+            threading.Event().wait(0.05)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(dispatch, "dispatch", slow_and_broken)
+    monkeypatch.setattr(webhook, "HANDLER_BUDGET", 0.2)
+    assert chat.post(chat.peer.xml("o_slow_err", "text", "党费怎么交", msg_id=98)).get_data(as_text=True) == "success"
+    items = store.outbox_for_user("o_slow_err")
+    assert len(items) == 1 and "稍后" in items[0].payload["content"]
 
 
 def test_a_failing_handler_gets_a_polite_busy_reply_and_the_retry_runs_again(chat, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 from bot import create_app
 from bot.config import ConfigError, Settings
 from bot.peer import WeChatPeer
-from bot.store.replay import NEW, REPLAY, RETRY, LocalReplayMemory
+from bot.store.replay import NEW, REPLAY, RETRY, LocalReplayMemory, SignedRequest
 from tests.conftest import AES_KEY, APP_ID, TOKEN, Chat
 
 
@@ -59,6 +59,35 @@ def test_a_signed_url_from_a_log_cannot_carry_a_staff_members_command(client, st
         assert personal not in caplog.text  # logged without personal data
 
 
+def test_a_replay_sent_to_another_process_is_refused_by_the_shared_memory_in_the_claims_round_trip(
+        settings_env, ctx, store, caplog):
+    """Each gunicorn worker has its own memory; the shared one is in Redis, remembered in the round trip
+    that claims the message. A forged body claims nothing, and the real message is still answered."""
+    first, second = (create_app(Settings.from_env(settings_env), context=ctx) for _ in range(2))
+    peer = WeChatPeer(TOKEN)
+    args, body = peer.sign(peer.xml("o_citizen2", "text", "周六开门吗", msg_id=4242))
+    forged = peer.xml("o_victim", "text", "党费怎么交", msg_id=4343).encode()
+    assert post(first.test_client(), args, body).status_code == 200
+    with caplog.at_level(logging.INFO):
+        assert post(second.test_client(), args, forged).status_code == 403
+    assert "replay" in caplog.text
+    assert store.profile("o_victim") == {}
+    assert store.claim_message("o_victim", "m4343").state == "new"  # the forged claim was given back
+    assert post(second.test_client(), args, body).status_code == 200  # WeChat's retry, in the other process
+
+
+def test_a_replay_that_reaches_redis_first_claims_nothing_the_real_message_needs(settings_env, ctx, store):
+    """A leaked URL used before WeChat's own delivery gets there: the forger's body is answered (it came
+    first), and WeChat's real delivery of the same URL is then the replay. Neither claims the other's
+    message."""
+    first, second = (create_app(Settings.from_env(settings_env), context=ctx) for _ in range(2))
+    peer = WeChatPeer(TOKEN)
+    args, body = peer.sign(peer.xml("o_real", "text", "周六开门吗", msg_id=5151))
+    assert post(first.test_client(), args, peer.xml("o_fake", "text", "党费怎么交", msg_id=5252).encode()).status_code == 200
+    assert post(second.test_client(), args, body).status_code == 403
+    assert store.claim_message("o_real", "m5151").state == "new"
+
+
 def test_wechats_own_retry_of_the_same_request_is_processed_once_and_answered_every_time(chat, store):
     calls = []
     original = store.finish_message
@@ -84,12 +113,12 @@ def test_a_replay_is_refused_from_this_process_memory_while_redis_is_out_of_reac
 
 def test_the_process_memory_says_new_retry_and_replay_and_forgets_after_its_time():
     memory = LocalReplayMemory(size=2)
-    assert memory.remember("1", "n", "s", b"a", keep=60) == NEW
-    assert memory.remember("1", "n", "s", b"a", keep=60) == RETRY
-    assert memory.remember("1", "n", "s", b"b", keep=60) == REPLAY
-    memory.remember("2", "n", "s", b"a", keep=60)
-    memory.remember("3", "n", "s", b"a", keep=60)  # the oldest is forgotten past the size
-    assert memory.remember("1", "n", "s", b"b", keep=0) == NEW
+    assert memory.remember(SignedRequest.of("1", "n", "s", b"a", keep=60)) == NEW
+    assert memory.remember(SignedRequest.of("1", "n", "s", b"a", keep=60)) == RETRY
+    assert memory.remember(SignedRequest.of("1", "n", "s", b"b", keep=60)) == REPLAY
+    memory.remember(SignedRequest.of("2", "n", "s", b"a", keep=60))
+    memory.remember(SignedRequest.of("3", "n", "s", b"a", keep=60))  # the oldest is forgotten past the size
+    assert memory.remember(SignedRequest.of("1", "n", "s", b"b", keep=0)) == NEW
 
 
 @pytest.fixture()
@@ -119,10 +148,9 @@ def test_in_safe_mode_the_signature_binds_the_message_so_no_replay_memory_round_
     and from its kept reply every time; another body under that signature fails the signature itself.
     The memory of signatures (a Redis round trip per message) is for plaintext bodies only."""
     app = create_app(Settings.from_env(safe_env), context=ctx)
-    memory = app.extensions["centerbot.replay"]
     remembered = []
-    original = memory.remember
-    memory.remember = lambda *a, **k: remembered.append(a) or original(*a, **k)
+    store_claim = ctx.store.claim_message
+    ctx.store.claim_message = lambda *a, **k: remembered.extend(a[2:]) or store_claim(*a, **k)
     finished = []
     store_finish = ctx.store.finish_message
     ctx.store.finish_message = lambda *a, **k: finished.append(a) or store_finish(*a, **k)
@@ -132,7 +160,7 @@ def test_in_safe_mode_the_signature_binds_the_message_so_no_replay_memory_round_
     replies = [post(client, args, body) for _ in range(3)]
     assert [r.status_code for r in replies] == [200, 200, 200]
     assert len({peer.read_reply(r.get_data(as_text=True))["Content"] for r in replies}) == 1
-    assert len(finished) == 1 and remembered == []
+    assert len(finished) == 1 and all(request is None for request in remembered)
     _, other = peer.sign(peer.xml("o_safe_replay", "text", "待办"))
     assert post(client, args, other).status_code == 403
 

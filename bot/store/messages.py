@@ -1,6 +1,7 @@
 """Messages and sessions: exactly-once claims of delivered messages (the reply kept for WeChat's
 retries), conversation sessions, and profiles (first and last seen, for WeChat's 48-hour window).
-Lua: claim_message.lua, finish_message.lua."""
+Lua: claim_message.lua, finish_message.lua, remember_request.lua (the shared memory of signed URLs, see
+replay.py)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.store.connection import Connection
+from bot.store.replay import REPLAY, SignedRequest
 
 SESSION_TTL = 30 * 60
 SEEN_TTL = 10 * 60  # WeChat retries within ~15 s; keep the answer well beyond that
@@ -34,7 +36,7 @@ class Seen:
 
     A new message comes with the user's session, read in the same round trip."""
 
-    state: str  # "new", "pending", "done", "deferred"
+    state: str  # "new", "pending", "done", "deferred"; "replay": a signed URL seen with another body
     reply: str | None = None
     session: dict[str, Any] | None = None
 
@@ -42,7 +44,8 @@ class Seen:
 class Messages(Connection):
     """Sessions, profiles and the claims of delivered messages."""
 
-    SCRIPTS = {"_claim_message": "claim_message", "_finish_message": "finish_message"}
+    SCRIPTS = {"_claim_message": "claim_message", "_finish_message": "finish_message",
+               "_remember_request": "remember_request"}
 
     # -- sessions and profiles -----------------------------------------------------------------
     def load_session(self, openid: str) -> dict[str, Any]:
@@ -75,17 +78,27 @@ class Messages(Connection):
         self.records.unlink_user(openid)
 
     # -- exactly-once delivery ------------------------------------------------------------------
-    def claim_message(self, openid: str, msg_key: str) -> Seen:
+    def claim_message(self, openid: str, msg_key: str, request: SignedRequest | None = None) -> Seen:
         """Mark a message as being handled, in one round trip with its session; if it was seen
-        before, say how it went.
+        before, say how it went. Given a plaintext request's signed URL, remember it in the same round
+        trip: a URL already seen with another body is a replay (state "replay"), and claims nothing.
 
         A claim is held for CLAIM_LEASE seconds: a process killed while handling the message leaves it
         pending, and WeChat's retry after that takes it over and handles it again (what the dead
         process stored is idempotent: bookings and records carry the message's idempotency key)."""
         now = self.clock.timestamp()
-        state, raw = self._claim_message(
-            keys=[self._user(openid, "seen", msg_key), self._user(openid, "session")],
-            args=[json.dumps({"state": "pending", "until": now + CLAIM_LEASE}), SEEN_TTL, now])
+        claim = (self._claim_message, [self._user(openid, "seen", msg_key), self._user(openid, "session")],
+                 [json.dumps({"state": "pending", "until": now + CLAIM_LEASE}), SEEN_TTL, now])
+        if request is None:
+            state, raw = self._one_trip([claim])[0]
+        else:
+            verdict, (state, raw) = self._one_trip(
+                [(self._remember_request, [self.key(f"replay:{request.url}")], [request.body, max(1, request.keep)]),
+                 claim])
+            if verdict == REPLAY:
+                if state == "new":  # claimed for a forged body: let the message's real delivery have it
+                    self.release_message(openid, msg_key)
+                return Seen(REPLAY)
         if state == "new":
             return Seen("new", session=_session(raw))
         data = json.loads(raw) if raw else {"state": "pending"}
@@ -94,13 +107,16 @@ class Messages(Connection):
     def finish_message(self, openid: str, msg_key: str, state: str, reply: str | None = None,
                        session: dict[str, Any] | None = None) -> None:
         """Keep the answer for WeChat's retries and, given one, save the session: one round trip, one
-        script (the same writes as save_session's transaction)."""
+        script (the same writes as save_session's transaction), with the writes put off until now
+        (Connection.writes_put_off)."""
         mode = "keep" if session is None else "set" if session else "del"
-        self._finish_message(
-            keys=[self._user(openid, "seen", msg_key), self._user(openid, "session"), self._user(openid, "profile")],
-            args=[json.dumps({"state": state, "reply": reply}, ensure_ascii=False), SEEN_TTL, mode,
-                  json.dumps(session, ensure_ascii=False) if session else "", SESSION_TTL,
-                  self.clock.timestamp(), PROFILE_TTL])
+        self._one_trip(
+            [(self._finish_message,
+              [self._user(openid, "seen", msg_key), self._user(openid, "session"), self._user(openid, "profile")],
+              [json.dumps({"state": state, "reply": reply}, ensure_ascii=False), SEEN_TTL, mode,
+               json.dumps(session, ensure_ascii=False) if session else "", SESSION_TTL,
+               self.clock.timestamp(), PROFILE_TTL])],
+            self._take_put_off())
 
     def release_message(self, openid: str, msg_key: str) -> None:
         """Forget a claim whose handling failed, so WeChat's retry may try again."""

@@ -6,7 +6,9 @@ window: the same triple with the same body again is WeChat retrying its own requ
 with another body is a replay of a leaked URL.
 
 Key layout (prefix `centerbot:`): `{replay:<sha1 of timestamp, nonce and signature>}` -> body hash
-(each key its own hash tag: on a Cluster the memory spreads over every master).
+(each key its own hash tag: on a Cluster the memory spreads over every master). The shared memory is
+remembered by Messages.claim_message, in the round trip that claims the message (remember_request.lua);
+LocalReplayMemory is this process's own, which holds while Redis is out of reach.
 """
 from __future__ import annotations
 
@@ -14,21 +16,9 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-
-import redis
+from dataclasses import dataclass
 
 NEW, RETRY, REPLAY = "new", "retry", "replay"
-
-# KEYS: the triple's key; ARGV: body hash, seconds to keep. Returns 'new', 'retry' or 'replay'.
-_REMEMBER = """
-local seen = redis.call('GET', KEYS[1])
-if not seen then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
-  return 'new'
-end
-if seen == ARGV[1] then return 'retry' end
-return 'replay'
-"""
 
 
 def triple_digest(timestamp: str, nonce: str, signature: str) -> str:
@@ -39,22 +29,18 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-class ReplayMemory:
-    """The signed requests seen in the last window, in Redis (shared by every process of the app)."""
+@dataclass(frozen=True)
+class SignedRequest:
+    """What the shared memory keeps of a plaintext request (Messages.claim_message remembers it in the
+    claim's round trip): the digest of its signed URL, the hash of its body, and for how long."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "centerbot"):
-        self.r = client
-        self.prefix = prefix
-        self._remember = client.register_script(_REMEMBER)
+    url: str
+    body: str
+    keep: int
 
-    def key(self, digest: str) -> str:
-        return f"{self.prefix}:{{replay:{digest}}}"
-
-    def remember(self, timestamp: str, nonce: str, signature: str, body: bytes, keep: int) -> str:
-        """NEW the first time a triple is seen, RETRY for the same body again, REPLAY for another body."""
-        verdict = self._remember(keys=[self.key(triple_digest(timestamp, nonce, signature))],
-                                 args=[body_digest(body), max(1, int(keep))])
-        return verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+    @classmethod
+    def of(cls, timestamp: str, nonce: str, signature: str, body: bytes, keep: int) -> "SignedRequest":
+        return cls(triple_digest(timestamp, nonce, signature), body_digest(body), int(keep))
 
 
 class LocalReplayMemory:
@@ -66,14 +52,21 @@ class LocalReplayMemory:
         self._seen: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, timestamp: str, nonce: str, signature: str, body: bytes, keep: int) -> str:
+    def remember(self, request: SignedRequest) -> str:
+        """NEW the first time a signed URL is seen, RETRY for the same body again, REPLAY for another."""
         now = time.monotonic()
-        key, digest = triple_digest(timestamp, nonce, signature), body_digest(body)
         with self._lock:
             while self._seen and (len(self._seen) >= self.size or next(iter(self._seen.values()))[1] < now):
                 self._seen.popitem(last=False)
-            seen = self._seen.get(key)
+            seen = self._seen.get(request.url)
             if seen is None or seen[1] < now:
-                self._seen[key] = (digest, now + keep)
+                self._seen[request.url] = (request.body, now + request.keep)
                 return NEW
-            return RETRY if seen[0] == digest else REPLAY
+            return RETRY if seen[0] == request.body else REPLAY
+
+    def forget(self, request: SignedRequest) -> None:
+        """Forget a body this process saw first but the shared memory refused (another process had the
+        URL with another body): WeChat's own retry of that URL must not be refused here."""
+        with self._lock:
+            if self._seen.get(request.url, ("",))[0] == request.body:
+                del self._seen[request.url]
