@@ -64,10 +64,14 @@ def matches(message: Message, session: dict[str, Any], ctx: Context) -> bool:
         return False
     if _MINE.match(text) or _CANCEL.match(text) or _STAFF.match(text) or _CANCEL_CODE.search(text):
         return True
+    asks = _USE_WORDS.search(text) or _WHERE.search(text) or _CANCEL_WORDS.search(text)
+    booking_words = _BOOK_WORDS.search(text)
+    if not (asks or booking_words):
+        return False  # no word of using, booking or finding a place: no resource needs looking for
     resource = find_resource(text, ctx)
-    if resource is not None and (_USE_WORDS.search(text) or _WHERE.search(text) or _CANCEL_WORDS.search(text)):
+    if resource is not None and asks:
         return True
-    if not _BOOK_WORDS.search(text):
+    if not booking_words:
         return False
     return bool(resource or _BOOK_WORDS.fullmatch(normalize(text))
                 or re.search(r"场地|房间|设备|预约服务", text))

@@ -73,10 +73,11 @@ def test_help_and_cancel_are_global_words(chat, store):
 
 
 def test_a_handler_that_overruns_replies_success_and_sends_the_answer_later(chat, store, monkeypatch):
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     original = dispatch.dispatch
 
     def slow(message, session, ctx):
+        started.set()
         release.wait(5)
         return original(message, session, ctx)
 
@@ -86,6 +87,7 @@ def test_a_handler_that_overruns_replies_success_and_sends_the_answer_later(chat
     first = []
     delivery = threading.Thread(target=lambda: first.append(chat.post(xml).get_data(as_text=True)))
     delivery.start()
+    assert started.wait(10)  # the message is claimed and its handler running
     # WeChat's retry while the answer is still being made: the watchdog has deferred the message, so the
     # retry gets `success` at once, not a second run and not a wait
     for _ in range(100):
