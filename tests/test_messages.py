@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -145,3 +146,19 @@ def test_a_reply_over_2048_bytes_is_split_never_cut(chat, store, monkeypatch):
     assert len(reply.encode()) <= 2048
     rest = [i.payload["content"] for i in store.outbox_for_user("o_long_reply")]
     assert "\n".join([reply] + rest) == long_text
+
+
+def test_the_watchdog_defers_only_a_handler_still_running_at_its_deadline():
+    from bot.watchdog import Watchdog
+
+    dog, deferred = Watchdog(tick=0.01), []
+    quick = dog.watch(time.monotonic() + 60, lambda: deferred.append("quick"))
+    assert dog.finish(quick) is True  # finished in time: answered as usual, never deferred
+    slow = dog.watch(time.monotonic(), lambda: deferred.append("slow"))
+    for _ in range(500):
+        if deferred:
+            break
+        time.sleep(0.01)
+    assert deferred == ["slow"]
+    assert dog.finish(slow) is False  # its answer goes through the outbox
+    assert deferred == ["slow"]  # each overrun step runs once
