@@ -212,10 +212,12 @@ def kb_history(limit: int) -> None:
     """The latest changes of the base: number, when, who, what."""
     import datetime as _dt
 
+    from handlers.clock import CST
+
     settings = cli_settings()
     kstore, _shared = _kstore(settings)
     for c in kstore.changes(limit):
-        when = _dt.datetime.fromtimestamp(c.when).strftime("%Y-%m-%d %H:%M")
+        when = _dt.datetime.fromtimestamp(c.when, CST).strftime("%Y-%m-%d %H:%M")  # the center's time
         click.echo(f"{c.n:>5}  {when}  {c.who:<16} {c.what}" + (f"  ({len(c.ids)} matters)" if c.ids else ""))
 
 

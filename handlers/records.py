@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from handlers import duty, intent, names, notify
+from handlers.clock import CST
 from handlers.contact import PHONE
 from handlers.context import Context
 from handlers.privacy import mask_phones
@@ -57,7 +58,8 @@ def timestamp_of(at: dt.datetime) -> float:
 
 
 def day_text(ts: float) -> str:
-    d = dt.datetime.fromtimestamp(float(ts))
+    """The center's day of a time (China Standard Time, whatever the server's own time zone)."""
+    d = dt.datetime.fromtimestamp(float(ts), CST)
     return f"{d.month}月{d.day}日"
 
 

@@ -369,3 +369,21 @@ def test_a_handoff_to_a_staff_member_whose_texts_are_used_goes_as_the_template_m
         "touser": "o_li", "template_id": "TPL-NOTICE",
         "data": {"character_string1": {"value": no}, "thing2": {"value": "投诉"}, "phrase3": {"value": "待接单"},
                  "time4": {"value": "2026年11月30日 17:30"}, "thing5": {"value": "回复“待办”查看详情"}}}]
+
+
+def test_record_dates_are_the_centers_day_whatever_the_servers_time_zone(monkeypatch):
+    """A server on UTC (most are) is still on the previous day from 00:00 to 08:00 in China: a record's
+    history says the center's day."""
+    import time
+
+    from handlers.clock import CST
+    from handlers.records import day_text
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        just_after_midnight = dt.datetime(2026, 12, 4, 0, 30, tzinfo=CST).timestamp()
+        assert day_text(just_after_midnight) == "12月4日"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
