@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 RUNNING, FINISHED, DEFERRED = "running", "finished", "deferred"
 
 
-class Watch:
+class Handling:
     """One message being handled: its deadline, and what the watchdog does when it passes."""
 
     __slots__ = ("deadline", "on_overrun", "state", "lock")
@@ -42,23 +42,23 @@ class Watchdog:
         os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        self._active: dict[int, Watch] = {}
+        self._active: dict[int, Handling] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, deadline: float, on_overrun: Callable[[], None]) -> Watch:
+    def watch(self, deadline: float, on_overrun: Callable[[], None]) -> Handling:
         """Start watching a handler that must finish by `deadline` (time.monotonic())."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
                     self._thread.start()
-        w = Watch(deadline, on_overrun)
+        w = Handling(deadline, on_overrun)
         with self._lock:
             self._active[id(w)] = w
         return w
 
-    def finish(self, w: Watch) -> bool:
+    def finish(self, w: Handling) -> bool:
         """The handler is done: True when it finished in time (answer it as usual); False when the
         watchdog deferred it (its overrun step has run: send the answer through the outbox)."""
         with self._lock:

@@ -96,13 +96,15 @@ class Connection:
     def _one_trip(self, calls: Sequence[ScriptCall], writes: Sequence[Write] = ()) -> list[Any]:
         """Run Lua scripts, and then writes that need no answer, in one round trip (a pipeline of EVALSHA):
         the scripts' results, in order. On a Cluster, where the keys are on different nodes anyway, each
-        is its own call, as is a single script with nothing to go with it. A script the server does not have yet (a new or restarted server) is loaded
-        and that call alone made again; a write that fails is logged, never in the message's way."""
+        is its own call (the writes one pipeline), as is a single script with nothing to go with it. A
+        script the server does not have yet (a new or restarted server) is loaded and that call alone
+        made again; a write that fails is logged, never in the message's way."""
         if isinstance(self.r, RedisCluster) or (len(calls) == 1 and not writes):  # nothing to put together
             results = [script(keys=list(keys), args=list(args)) for script, keys, args in calls]
-            for write in writes:
+            if writes:
                 pipe = self.r.pipeline(transaction=False)
-                write(pipe)
+                for write in writes:
+                    write(pipe)
                 self._written(pipe.execute(raise_on_error=False))
             return results
         pipe = self.r.pipeline(transaction=False)
